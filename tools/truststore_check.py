@@ -166,14 +166,18 @@ def check_bundle(
         report.add(Severity.ERROR, "empty", "the bundle contains no certificates")
 
     unique = _check_duplicates(report)
+    authorities = []
     for item in unique:
-        _check_ca(item, report)
+        if _check_ca(item, report):
+            authorities.append(item)
         _check_validity(item, report, now=now, min_days=min_days, warn_days=warn_days)
         _check_key(item, report)
         _check_signature_algorithm(item, report)
         _check_extended_key_usage(item, report)
     _check_cross_signed(unique, report)
-    for item in unique:
+    # A leaf in the bundle already has its error; chain findings about it
+    # would only repeat that it does not belong there.
+    for item in authorities:
         _check_chain(item, unique, report)
     report.findings.sort(key=lambda finding: finding.entry or 0)
     return report
@@ -202,7 +206,7 @@ def _parse_entries(data: bytes, report: CheckReport) -> None:
                 Severity.ERROR,
                 "not-a-certificate",
                 f"PEM block of type {label!r} is not a certificate; "
-                "a truststore holds only CERTIFICATE blocks",
+                "a truststore contains only CERTIFICATE blocks",
                 entry=entry,
             )
             continue
@@ -254,7 +258,8 @@ def _check_duplicates(report: CheckReport) -> list[BundleCertificate]:
     return unique
 
 
-def _check_ca(item: BundleCertificate, report: CheckReport) -> None:
+def _check_ca(item: BundleCertificate, report: CheckReport) -> bool:
+    """Report a certificate that is not a CA; return whether it is one."""
     try:
         constraints = item.cert.extensions.get_extension_for_class(
             x509.BasicConstraints
@@ -264,23 +269,23 @@ def _check_ca(item: BundleCertificate, report: CheckReport) -> None:
             Severity.ERROR,
             "not-ca",
             "leaf certificate (no basicConstraints extension); a truststore "
-            "holds only CA certificates, so add the issuing CA instead",
+            "contains only CA certificates, so add the issuing CA instead",
             item,
         )
-        return
+        return False
     if not constraints.ca:
         report.add(
             Severity.ERROR,
             "not-ca",
-            "leaf certificate (basicConstraints CA:FALSE); a truststore holds "
+            "leaf certificate (basicConstraints CA:FALSE); a truststore contains "
             "only CA certificates, so add the issuing CA instead",
             item,
         )
-        return
+        return False
     try:
         usage = item.cert.extensions.get_extension_for_class(x509.KeyUsage).value
     except x509.ExtensionNotFound:
-        return
+        return True
     if not usage.key_cert_sign:
         report.add(
             Severity.ERROR,
@@ -288,6 +293,8 @@ def _check_ca(item: BundleCertificate, report: CheckReport) -> None:
             "key usage lacks keyCertSign, so this CA cannot sign certificates",
             item,
         )
+        return False
+    return True
 
 
 def _check_validity(
