@@ -105,9 +105,6 @@ def _parser() -> argparse.ArgumentParser:
         "client",
         help="check a client certificate against the bundle and print its pins",
     )
-    client.add_argument(
-        "certificate", type=Path, help="PEM file of the client certificate"
-    )
     upload = commands.add_parser(
         "upload", help="check a bundle, then put it to a versioned S3 bucket"
     )
@@ -134,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
             help="warn about certificates that expire within this many days "
             f"(default {DEFAULT_WARN_DAYS})",
         )
+    client.add_argument(
+        "certificate", type=Path, help="PEM file of the client certificate"
+    )
     return parser
 
 

@@ -129,9 +129,7 @@ def test_private_key_content_not_in_messages(root: pki.Issued) -> None:
     assert all(key_body not in str(finding) for finding in report.findings)
 
 
-def test_leaf_certificate_rejected(
-    root: pki.Issued, intermediate: pki.Issued
-) -> None:
+def test_leaf_certificate_rejected(root: pki.Issued, intermediate: pki.Issued) -> None:
     leaf = pki.make_leaf(intermediate, "client.example.test")
 
     error = only_error(check(pki.pem_bundle(root, intermediate, leaf)))
@@ -160,9 +158,7 @@ def test_unsupported_curve_rejected(root: pki.Issued) -> None:
 
 
 def test_weak_signature_algorithm_rejected(root: pki.Issued) -> None:
-    sha224 = pki.make_intermediate(
-        root, "SHA-224 CA", signature_hash=hashes.SHA224()
-    )
+    sha224 = pki.make_intermediate(root, "SHA-224 CA", signature_hash=hashes.SHA224())
 
     error = only_error(check(pki.pem_bundle(root, sha224)))
 
@@ -188,7 +184,9 @@ def test_duplicate_certificate_rejected(root: pki.Issued) -> None:
 
 
 def test_garbage_certificate_block_rejected(root: pki.Issued) -> None:
-    garbage = b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+    garbage = (
+        b"-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+    )
 
     error = only_error(check(pki.pem_bundle(root) + garbage))
 
