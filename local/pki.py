@@ -20,7 +20,7 @@ type PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 type SignatureHash = hashes.SHA224 | hashes.SHA256 | hashes.SHA384 | hashes.SHA512
 
 # Backdate certificates a little so that a verifier whose clock runs slightly
-# behind still sees them as valid.
+# behind still accepts them as valid.
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 DEFAULT_CA_LIFETIME = datetime.timedelta(days=3650)
 DEFAULT_LEAF_LIFETIME = datetime.timedelta(days=365)

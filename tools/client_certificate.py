@@ -29,7 +29,7 @@ EKU_NAMES = {
 
 @dataclass(frozen=True)
 class ClientCertificateReport:
-    """What a client certificate carries and how it relates to a bundle."""
+    """Extensions, pins and bundle chain of one client certificate."""
 
     subject: str
     issuer: str

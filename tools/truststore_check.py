@@ -2,12 +2,14 @@
 
 API Gateway accepts a truststore with invalid certificates and only lists them
 as warnings on the custom domain name, so clients that chain to those
-certificates start failing the handshake without anyone noticing. These checks
-cover what API Gateway documents (X.509 syntax, unbroken name and key
-chaining, current validity, SHA-256 or stronger, RSA-2048 or stronger,
-ECDSA-256 or stronger, chain length of at most four) and are stricter: only CA
-certificates, no private keys, no duplicates, only the NIST curves P-256 and
-P-384, and no certificate that expires within a chosen number of days.
+certificates start failing the handshake without anyone noticing.
+
+These checks cover what the API Gateway developer guide documents for mutual
+TLS: X.509 syntax, unbroken name and key chaining, current validity, SHA-256
+or stronger, RSA-2048 or stronger, ECDSA-256 or stronger, and a chain length
+of at most four. They are also stricter. The bundle may contain only CA
+certificates, no private keys and no duplicates, EC keys must use P-256 or
+P-384, and no certificate may expire within a chosen number of days.
 """
 
 import datetime
