@@ -41,11 +41,14 @@ def moto_endpoint() -> Iterator[str]:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while True:
             try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+                url = f"{endpoint}/moto-api/"
+                with urllib.request.urlopen(url, timeout=1):  # noqa: S310
                     break
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError(f"moto server did not start on {endpoint}")
+                    raise RuntimeError(
+                        f"moto server did not start on {endpoint}"
+                    ) from exc
                 time.sleep(0.2)
         yield endpoint
     finally:

@@ -212,7 +212,10 @@ def test_unterminated_pem_block_rejected(root: pki.Issued) -> None:
 
 
 def test_other_pem_type_rejected(root: pki.Issued) -> None:
-    request = b"-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"
+    request = (
+        b"-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n"
+        b"-----END CERTIFICATE REQUEST-----\n"
+    )
 
     error = only_error(check(pki.pem_bundle(root) + request))
 

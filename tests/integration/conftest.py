@@ -1,0 +1,78 @@
+"""Fixtures for tests that run the receiver against moto over HTTP."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from local.pki import Issued, make_intermediate, make_leaf, make_root
+from local.resources import StackResources, create_stack_resources
+from local.template import Template
+from skribble_receiver.config import CallbackSettings
+
+
+@dataclass(frozen=True)
+class SkribbleChain:
+    """A test chain shaped like Skribble's: root, intermediate, client leaf."""
+
+    root: Issued
+    intermediate: Issued
+    client: Issued
+
+
+@pytest.fixture(scope="session")
+def skribble_chain() -> SkribbleChain:
+    root = make_root("Test GlobalSign Root")
+    intermediate = make_intermediate(root, "Test AlphaSSL CA")
+    client = make_leaf(intermediate, "api.skribble.com", client=True, server=True)
+    return SkribbleChain(root=root, intermediate=intermediate, client=client)
+
+
+@pytest.fixture
+def stack(moto_endpoint: str) -> StackResources:
+    """Create a fresh table, bus and event queue from template.yaml."""
+    del moto_endpoint
+    return create_stack_resources(Template(), prefix=f"test-{uuid.uuid4().hex[:8]}")
+
+
+class LambdaContext:
+    """The parts of the Lambda context object the handlers read."""
+
+    function_name = "test-function"
+    memory_limit_in_mb = 512
+    invoked_function_arn = (
+        "arn:aws:lambda:eu-central-1:123456789012:function:test-function"
+    )
+    aws_request_id = "test-request"
+
+    def __init__(self, remaining_ms: int = 10_000) -> None:
+        self._remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._remaining_ms
+
+
+@pytest.fixture
+def settings_for(stack: StackResources) -> Callable[..., CallbackSettings]:
+    """Return a factory of settings for the test stack, with overrides."""
+
+    def make(callback_type: str = "SUCCESS", **overrides: Any) -> CallbackSettings:
+        values: dict[str, Any] = {
+            "callback_type": callback_type,
+            "table_name": stack.table_name,
+            "event_bus_name": stack.bus_name,
+            "event_source": "skribble.callbacks",
+            "allowed_client_hosts": "api.skribble.com",
+            "record_retention_days": 400,
+            "max_body_bytes": 65536,
+            "retry_after_seconds": 60,
+            "response_deadline_ms": 4000,
+        }
+        values.update(overrides)
+        return CallbackSettings.model_validate(values)
+
+    return make
