@@ -142,8 +142,12 @@ class Simulator:
     def start(self) -> None:
         """Bind the port, then serve and deliver in background threads."""
         self._server = _Server((self.config.host, self.config.port), self)
+        # A short poll interval keeps stop() quick; shutdown waits for one poll.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="http-server", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="http-server",
+            daemon=True,
         )
         self._thread.start()
         self.delivery.start()
