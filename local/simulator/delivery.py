@@ -145,7 +145,12 @@ class DeliveryEngine:
             callback.attempts = attempt
             callback.updated_at = answered_at
             callback.deliveries.append(
-                Delivery(at=answered_at, status=outcome.status, message=outcome.message)
+                Delivery(
+                    scheduled_at=scheduled_at,
+                    at=answered_at,
+                    status=outcome.status,
+                    message=outcome.message,
+                )
             )
             if outcome.succeeded:
                 callback.state = "COMPLETED"
@@ -196,10 +201,12 @@ class DeliveryEngine:
         return max(_MIN_RETRY_AFTER, retry_at - answered_at)
 
     def _send_duplicate(self, callback: Callback) -> None:
+        sent_at = self._clock.now()
         outcome = self.post(callback)
         with self._store.locked():
             callback.deliveries.append(
                 Delivery(
+                    scheduled_at=sent_at,
                     at=self._clock.now(),
                     status=outcome.status,
                     message=outcome.message,

@@ -51,8 +51,13 @@ class SignatureRequest:
 
 @dataclass
 class Delivery:
-    """One HTTP call of a callback, kept for `/_sim/callbacks` and demos."""
+    """One HTTP call of a callback, kept for `/_sim/callbacks` and demos.
 
+    `scheduled_at` is when the try was due and `at` when its answer arrived,
+    both in simulated epoch seconds.
+    """
+
+    scheduled_at: float
     at: float
     status: int | None
     message: str

@@ -78,6 +78,8 @@ def callback_detail(callback: Callback, owner: str) -> dict[str, Any]:
             "acknowledged_elsewhere": callback.acknowledged_elsewhere,
             "deliveries": [
                 {
+                    "scheduled_at": iso_timestamp(delivery.scheduled_at),
+                    "scheduled_at_epoch": delivery.scheduled_at,
                     "at": iso_timestamp(delivery.at),
                     "at_epoch": delivery.at,
                     "status": delivery.status,

@@ -101,7 +101,9 @@ def create_test_pki(directory: Path, client_name: str = "api.skribble.com") -> P
             ),
             True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     server_cert, server_key = _issue(

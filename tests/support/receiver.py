@@ -85,9 +85,7 @@ class CallbackReceiver:
         context.load_verify_locations(str(pki.ca_cert))
         context.verify_mode = ssl.CERT_REQUIRED
         self._server = _ReceiverServer(("127.0.0.1", 0), _Handler)
-        self._server.socket = context.wrap_socket(
-            self._server.socket, server_side=True
-        )
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._server.receiver = self
         self._lock = threading.Lock()
         self._answers: deque[Answer] = deque()

@@ -201,7 +201,9 @@ def test_callbacks_endpoint_items_have_openapi_fields(client, method):
     client.step(created["id"], "sign")
     token = client.login()
 
-    result = client.api(method, f"/v2/signature-requests/{created['id']}/callbacks", token)
+    result = client.api(
+        method, f"/v2/signature-requests/{created['id']}/callbacks", token
+    )
 
     items = result.json()
     assert result.status == 200
@@ -217,7 +219,9 @@ def test_callbacks_endpoint_empty_before_any_callback(client):
     created = client.create(callback_update_url=UNREACHABLE)
     token = client.login()
 
-    result = client.api("POST", f"/v2/signature-requests/{created['id']}/callbacks", token)
+    result = client.api(
+        "POST", f"/v2/signature-requests/{created['id']}/callbacks", token
+    )
 
     assert result.json() == []
 
@@ -241,7 +245,9 @@ def test_callbacks_get_405_from_config(start_simulator):
     created = client.create()
     token = client.login()
 
-    result = client.api("GET", f"/v2/signature-requests/{created['id']}/callbacks", token)
+    result = client.api(
+        "GET", f"/v2/signature-requests/{created['id']}/callbacks", token
+    )
 
     assert result.status == 405
 
