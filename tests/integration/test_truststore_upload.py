@@ -42,7 +42,7 @@ def moto_endpoint() -> Iterator[str]:
         while True:
             try:
                 url = f"{endpoint}/moto-api/"
-                with urllib.request.urlopen(url, timeout=1):  # noqa: S310
+                with urllib.request.urlopen(url, timeout=1):
                     break
             except OSError as exc:
                 if time.monotonic() > deadline or server.poll() is not None:
