@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .admin_api import AdminApi
 from .clock import SimClock
-from .config import SimulatorConfig, require_loopback_host
+from .config import SimulatorConfig
 from .delivery import DeliveryEngine
 from .faults import Faults
 from .http_types import BadRequest, Request, Response, problem
@@ -92,13 +92,14 @@ class Simulator:
 
     def __init__(self, config: SimulatorConfig) -> None:
         config.validate()
-        require_loopback_host(config.host)
         self.config = config
+
         self.clock = SimClock(config.time_scale)
         self.store = Store()
         self.faults = Faults(callbacks_get_405=config.callbacks_get_405)
         self.tokens = TokenIssuer(config.token_ttl)
         self.delivery = DeliveryEngine(self.store, self.clock, config)
+
         self.lifecycle = Lifecycle(
             self.store, self.clock, self.faults, config, self.clock.notify
         )
@@ -109,6 +110,7 @@ class Simulator:
             (config.username, config.api_key),
             lambda: self.base_url,
         )
+
         admin = AdminApi(
             self.store,
             self.lifecycle,
@@ -118,6 +120,7 @@ class Simulator:
             config.username,
             lambda: self.base_url,
         )
+
         self._routes: list[CompiledRoute] = [
             (method, re.compile(pattern + r"/?\Z"), handler)
             for method, pattern, handler in [
@@ -125,6 +128,7 @@ class Simulator:
                 *admin.routes(),
             ]
         ]
+
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -166,7 +170,7 @@ class Simulator:
         logger.info("simulator stopped")
 
     def dispatch(self, request: Request) -> Response:
-        """Route a request and turn expected errors into problem answers."""
+        """Route a request and turn expected errors into problem responses."""
         allowed: list[str] = []
         for method, pattern, handler in self._routes:
             match = pattern.match(request.path)

@@ -18,7 +18,7 @@ Route = tuple[str, str, Callable[..., Response]]
 _STATUS_VALUES = ("OPEN", "DECLINED", "WITHDRAWN", "SIGNED", "ERROR")
 # Skribble's documented default for `page_size`.
 _DEFAULT_PAGE_SIZE = 50
-# A body that starts like JSON and breaks off, as a truncated answer would.
+# A body that starts like JSON and breaks off, as a truncated response would.
 _MALFORMED_BODY = b'{"id": "truncated'
 
 

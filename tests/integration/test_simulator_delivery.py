@@ -42,7 +42,7 @@ def test_client_certificate_presented(sim, receiver):
     assert receiver.received()[0].client_subject == "api.skribble.com"
 
 
-def test_completed_callback_has_one_attempt_and_no_messages(sim, receiver):
+def test_completed_callback_single_attempt(sim, receiver):
     _, client = sim
     created, _ = _sign_once(client, receiver)
 
@@ -104,7 +104,7 @@ def test_empty_body_option_sends_no_body(start_simulator, receiver):
     assert receiver.received()[0].body == b""
 
 
-def test_failure_then_success_completes_on_second_attempt(start_simulator, receiver):
+def test_failure_then_success_completes(start_simulator, receiver):
     _, client = start_simulator(time_scale=FAST)
     receiver.queue(Answer(503))
     created, _ = _sign_once(client, receiver)
@@ -260,7 +260,7 @@ def test_parallel_deliveries_respect_bound(start_simulator, receiver):
     assert starts[1] - starts[0] >= 0.2
 
 
-def test_log_line_names_type_attempt_and_outcome(start_simulator, receiver, caplog):
+def test_log_line_shows_attempt_outcome(start_simulator, receiver, caplog):
     caplog.set_level(logging.INFO, logger="local.simulator")
     _, client = start_simulator(time_scale=FAST)
     receiver.queue(Answer(503))
