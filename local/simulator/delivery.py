@@ -173,7 +173,10 @@ class DeliveryEngine:
             callback.in_flight = False
             duplicates = callback.duplicates_left if outcome.succeeded else 0
             callback.duplicates_left -= duplicates
-        logger.info(
+        # A callback given up is what a receiver operator must notice.
+        level = logging.WARNING if callback.state == "RESIGNATED" else logging.INFO
+        logger.log(
+            level,
             "callback %s sr=%s attempt=%d POST %s -> %s %s",
             callback.type,
             callback.signature_request_id,
