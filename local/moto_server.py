@@ -57,9 +57,10 @@ class MotoServer:
     @property
     def endpoint(self) -> str:
         host, port = self._server.server_address[:2]
-        if ":" in str(host):
-            host = f"[{host}]"
-        return f"http://{host}:{port}"
+        text = host.decode() if isinstance(host, bytes) else str(host)
+        if ":" in text:
+            text = f"[{text}]"
+        return f"http://{text}:{port}"
 
     def start(self) -> MotoServer:
         self._thread.start()
