@@ -61,14 +61,15 @@ class _Http:
 
     def call(self, path: str, payload: Any = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(
+        # The base URL is a loopback http URL from stack.json.
+        request = urllib.request.Request(  # noqa: S310
             self.base_url + path,
             data=data,
             method="GET" if payload is None else "POST",
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback URL from stack.json
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
                 return json.loads(response.read())
         except OSError as exc:
             raise DemoError(
@@ -86,7 +87,10 @@ class Scenario:
 
 
 def _query_form_urls(gateway_url: str) -> dict[str, str]:
-    ids = "signature_request_id=SKRIBBLE_SIGNATURE_REQUEST_ID&document_id=SKRIBBLE_DOCUMENT_ID"
+    ids = (
+        "signature_request_id=SKRIBBLE_SIGNATURE_REQUEST_ID"
+        "&document_id=SKRIBBLE_DOCUMENT_ID"
+    )
     return {
         "callback_success_url": f"{gateway_url}/callbacks/success?{ids}",
         "callback_update_url": f"{gateway_url}/callbacks/update?{ids}"
@@ -102,6 +106,7 @@ def run_scenario(stack: dict[str, Any], say: Callable[[str], None] = print) -> S
     path_urls = stack["callback_urls"]
     query_urls = _query_form_urls(stack["gateway_url"])
     scenario = Scenario()
+    duplicates = 1
 
     def create(label: str, signers: list[str], urls: dict[str, str]) -> str:
         created = simulator.call(
@@ -193,7 +198,9 @@ def _wait_for(condition: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
     while not condition():
         if time.monotonic() > deadline:
-            raise DemoError(f"Timed out after {SETTLE_TIMEOUT_SECONDS:.0f} s waiting for {what}")
+            raise DemoError(
+                f"Timed out after {SETTLE_TIMEOUT_SECONDS:.0f} s waiting for {what}"
+            )
         time.sleep(0.1)
 
 
@@ -359,7 +366,11 @@ def compare(
             f"{len(events)} events on the bus for {len(matched)} recorded callbacks"
         )
     return Summary(
-        rows=rows, problems=problems, records=records, events=events, callbacks=callbacks
+        rows=rows,
+        problems=problems,
+        records=records,
+        events=events,
+        callbacks=callbacks,
     )
 
 

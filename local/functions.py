@@ -10,6 +10,7 @@ Lambda instance, so calls to the same function queue up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -97,6 +98,10 @@ class LocalFunction:
         self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._process: subprocess.Popen[str] | None = None
         self._log = logging.getLogger(f"function.{self.name}")
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def _environment(self) -> dict[str, str]:
         runtime = self.runtime
@@ -191,7 +196,8 @@ class LocalFunction:
                 self.start()
                 self.wait_ready()
                 process = self._process
-                assert process is not None and process.stdin is not None
+                assert process is not None
+                assert process.stdin is not None
             try:
                 process.stdin.write(
                     json.dumps({"event": event, "request_id": request_id}) + "\n"
@@ -224,10 +230,8 @@ class LocalFunction:
         if process is None:
             return
         if process.stdin is not None:
-            try:
+            with contextlib.suppress(OSError):
                 process.stdin.close()
-            except OSError:
-                pass
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:

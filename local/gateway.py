@@ -11,6 +11,7 @@ to the function's worker. The handler's answer becomes the HTTP response.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import socket
@@ -69,12 +70,10 @@ class _Server(ThreadingHTTPServer):
             )
             return
         try:
-            self.RequestHandlerClass(connection, client_address, self)
+            super().finish_request(connection, client_address)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 connection.close()
-            except OSError:
-                pass
 
 
 class _Server6(_Server):
@@ -129,17 +128,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES:
             self.close_connection = True
-            return _message(413, "Request Too Long") + ("(body too large)",)
+            return (*_message(413, "Request Too Long"), "(body too large)")
         body = self.rfile.read(length) if length else b""
         if gateway.outage.is_set():
-            return _message(503, "Service Unavailable") + ("(outage switched on)",)
+            return (*_message(503, "Service Unavailable"), "(outage switched on)")
 
         parts = urlsplit(self.path)
         route = gateway.router.match(self.command, parts.path)
         if route is None:
-            return _message(403, "Missing Authentication Token") + ("(no route)",)
+            return (*_message(403, "Missing Authentication Token"), "(no route)")
 
-        peer = self.connection.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+        peer = self.connection.getpeercert(binary_form=True)
         certificate = x509.load_der_x509_certificate(peer)
         event = rest_proxy_event(
             method=self.command,
@@ -187,7 +186,9 @@ def _message(status: int, text: str) -> tuple[int, list[tuple[str, str]], bytes]
     return status, [("Content-Type", _JSON)], body
 
 
-def _response_from(result: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+def _response_from(
+    result: Mapping[str, Any],
+) -> tuple[int, list[tuple[str, str]], bytes]:
     """Turn a Lambda proxy integration result into status, headers and body."""
     status = int(result.get("statusCode", 200))
     headers: list[tuple[str, str]] = []

@@ -51,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             document = json.loads(self.rfile.read(length) or b"{}")
         except ValueError:
-            self._send(400, {"error": "body is not JSON: send {\"enabled\": true}"})
+            self._send(400, {"error": 'body is not JSON: send {"enabled": true}'})
             return
         enabled = document.get("enabled") if isinstance(document, dict) else None
         if not isinstance(enabled, bool):
@@ -98,7 +98,7 @@ class GatewayAdmin:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> None:
         self._thread.start()

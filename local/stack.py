@@ -56,6 +56,12 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+# Ids for the curl example: any UUIDs work.
+EXAMPLE_IDS = (
+    "0b5e3c1a-4c8f-4d0e-9a57-1c2d3e4f5a6b",
+    "7f1e2d3c-4b5a-4968-8776-655443322110",
+    "11111111-2222-4333-8444-555555555555",
+)
 CALLBACK_PATHS = {
     "callback_success_url": "/callbacks/success/"
     "SKRIBBLE_SIGNATURE_REQUEST_ID/SKRIBBLE_DOCUMENT_ID",
@@ -163,7 +169,9 @@ class LocalStack:
                 str(self.pki.server_key),
                 str(self.pki.truststore),
             ),
-            router=Router(function.runtime.spec for function in self.functions.values()),
+            router=Router(
+                function.runtime.spec for function in self.functions.values()
+            ),
             functions=self.functions,
             host=config.host,
             port=config.gateway_port,
@@ -215,10 +223,16 @@ class LocalStack:
 
     def describe(self) -> dict[str, Any]:
         """Return what clients need: URLs, resource names and PKI paths."""
-        assert self.pki and self.resources and self.gateway and self.admin
-        assert self.simulator
+        assert self.pki is not None
+        assert self.resources is not None
+        assert self.gateway is not None
+        assert self.admin is not None
+        assert self.simulator is not None
         return {
             "pid": os.getpid(),
+            "function_pids": {
+                name: function.pid for name, function in self.functions.items()
+            },
             "region": REGION,
             "moto_url": self.moto_url,
             "gateway_url": self.gateway.url,
@@ -270,7 +284,12 @@ class LocalStack:
 def banner(details: dict[str, Any]) -> str:
     """Return the text that tells the user what runs and what to try next."""
     pki = details["pki"]
-    update_url = details["callback_urls"]["callback_update_url"]
+    example_url = (
+        details["callback_urls"]["callback_update_url"]
+        .replace("SKRIBBLE_SIGNATURE_REQUEST_ID", EXAMPLE_IDS[0])
+        .replace("SKRIBBLE_DOCUMENT_ID", EXAMPLE_IDS[1])
+        .replace("SKRIBBLE_SIGNATURE_ID", EXAMPLE_IDS[2])
+    )
     return f"""
 Local stack is running (Ctrl-C stops it):
   gateway (mutual TLS)  {details["gateway_url"]}
@@ -286,7 +305,7 @@ Run the demo scenario from another terminal:
 Send one callback yourself with curl:
   curl --cert {pki["client_cert"]} --key {pki["client_key"]} \\
        --cacert {pki["server_ca"]} -X POST \\
-       {update_url.replace("SKRIBBLE_SIGNATURE_REQUEST_ID", "0b5e3c1a-4c8f-4d0e-9a57-1c2d3e4f5a6b").replace("SKRIBBLE_DOCUMENT_ID", "7f1e2d3c-4b5a-4968-8776-655443322110").replace("SKRIBBLE_SIGNATURE_ID", "11111111-2222-4333-8444-555555555555")}
+       {example_url}
 """
 
 
@@ -297,7 +316,12 @@ def _parser() -> argparse.ArgumentParser:
         "gateway, functions and a Skribble simulator, all on loopback.",
     )
     add = parser.add_argument
-    add("--state-dir", type=Path, default=DEFAULT_STATE_DIR, help="folder for PKI and stack.json")
+    add(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="folder for PKI and stack.json",
+    )
     add("--host", default="127.0.0.1", help="loopback address to listen on")
     add("--gateway-port", type=int, default=0, help="HTTPS port; 0 picks a free one")
     add("--admin-port", type=int, default=0, help="gateway control port; 0 picks")
