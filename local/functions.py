@@ -1,11 +1,12 @@
 """The template's functions, each run in its own worker process.
 
 Each function gets a process of its own, as each Lambda function gets its
-own instances: its environment from template.yaml, its own module globals
-(the six callback functions share one handler module and differ only in
-CALLBACK_TYPE, which the module reads at import), its code folder and its
-layer on the path. One worker serves one invocation at a time, like one
-Lambda instance, so calls to the same function queue up.
+own instances. The process has the function's environment from
+template.yaml, its code folder and its layer on the path, and its own module
+globals. The last matters because the six callback functions share one
+handler module that reads CALLBACK_TYPE at import. One worker serves one
+invocation at a time, like one Lambda instance, so calls to the same function
+queue up.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class FunctionError(Exception):
 
 @dataclass(frozen=True)
 class FunctionRuntime:
-    """How Lambda would run one function: code, layers, limits, environment."""
+    """Code folder, layers, limits and environment of one function."""
 
     spec: FunctionSpec
     code_dir: Path
@@ -249,7 +250,7 @@ class LocalFunction:
     ) -> None:
         for line in stream:
             answers.put(json.loads(line))
-        # End of stream: the worker exited, so nobody waits in vain.
+        # End of stream means the worker exited, so a waiting invoke returns.
         answers.put(None)
 
     def _relay_logs(self, stream: IO[str]) -> None:

@@ -181,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _message(status: int, text: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Return an answer in the shape of API Gateway's own error responses."""
+    """Return a response in the shape of API Gateway's own error responses."""
     body = json.dumps({"message": text}).encode()
     return status, [("Content-Type", _JSON)], body
 
@@ -207,7 +207,7 @@ def _response_from(
 
 
 def _summary(body: bytes) -> str:
-    """Return the status or error field of a JSON answer, for the log line."""
+    """Return the status or error field of a JSON response, for the log line."""
     try:
         document = json.loads(body)
     except ValueError:
@@ -239,7 +239,7 @@ class Gateway:
         self.functions = dict(functions)
         self.stage = stage
         self.domain_name = domain_name
-        # Set while the gateway answers every request with 503.
+        # Set while the gateway responds 503 to every request.
         self.outage = threading.Event()
         require_loopback_host(host)
         server_class = _Server6 if ":" in host else _Server

@@ -74,7 +74,7 @@ CALLBACK_PATHS = {
 
 @dataclass
 class StackConfig:
-    """Where the stack listens and keeps its files; port 0 picks a free port."""
+    """Listen address, ports and state folder; port 0 picks a free port."""
 
     state_dir: Path = DEFAULT_STATE_DIR
     host: str = "127.0.0.1"
@@ -282,7 +282,7 @@ class LocalStack:
 
 
 def banner(details: dict[str, Any]) -> str:
-    """Return the text that tells the user what runs and what to try next."""
+    """Return the startup message: URLs, names and commands to try next."""
     pki = details["pki"]
     example_url = (
         details["callback_urls"]["callback_update_url"]
@@ -323,10 +323,25 @@ def _parser() -> argparse.ArgumentParser:
         help="folder for PKI and stack.json",
     )
     add("--host", default="127.0.0.1", help="loopback address to listen on")
-    add("--gateway-port", type=int, default=0, help="HTTPS port; 0 picks a free one")
-    add("--admin-port", type=int, default=0, help="gateway control port; 0 picks")
-    add("--simulator-port", type=int, default=0, help="simulator port; 0 picks")
-    add("--moto-port", type=int, default=0, help="moto port; 0 picks a free one")
+    add(
+        "--gateway-port",
+        type=int,
+        default=0,
+        help="gateway HTTPS port; 0 picks a free port",
+    )
+    add(
+        "--admin-port",
+        type=int,
+        default=0,
+        help="gateway control port; 0 picks a free port",
+    )
+    add(
+        "--simulator-port",
+        type=int,
+        default=0,
+        help="simulator port; 0 picks a free port",
+    )
+    add("--moto-port", type=int, default=0, help="moto port; 0 picks a free port")
     add(
         "--time-scale",
         type=float,
