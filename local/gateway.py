@@ -125,7 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self) -> tuple[int, list[tuple[str, str]], bytes, str]:
         gateway = self.server.gateway
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            return (*_message(400, "Invalid Content-Length"), "(bad request)")
         if length > MAX_BODY_BYTES:
             self.close_connection = True
             return (*_message(413, "Request Too Long"), "(body too large)")

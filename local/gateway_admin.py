@@ -44,8 +44,14 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/_local/outage":
             self._send(404, {"error": f"no route for POST {self.path}"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._send(400, {"error": "invalid Content-Length header"})
+            return
         if length > MAX_BODY_BYTES:
+            self.close_connection = True
             self._send(413, {"error": "body too large"})
             return
         try:

@@ -32,13 +32,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from moto.server import ThreadedMotoServer
-
 from local import logs
 from local.ca import LocalPki, ensure_pki
 from local.functions import LocalFunction, runtimes
 from local.gateway import Gateway, server_context
 from local.gateway_admin import GatewayAdmin
+from local.moto_server import MotoServer
 from local.resources import StackResources, create_stack_resources
 from local.routing import Router
 from local.simulator import Simulator, SimulatorConfig
@@ -113,7 +112,7 @@ class LocalStack:
         require_loopback_host(config.host)
         self.config = config
         self.pki: LocalPki | None = None
-        self.moto: ThreadedMotoServer | None = None
+        self.moto: MotoServer | None = None
         self.moto_url = ""
         self.resources: StackResources | None = None
         self.functions: dict[str, LocalFunction] = {}
@@ -135,12 +134,10 @@ class LocalStack:
         self.pki = ensure_pki(config.state_dir / "pki")
         logger.info("PKI ready in %s", self.pki.directory)
 
-        self.moto = ThreadedMotoServer(
-            ip_address=config.host, port=config.moto_port, verbose=False
-        )
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.moto_url = f"http://{host}:{port}"
+        # This moto server serializes requests, so that concurrent
+        # UpdateItem calls on one item stay atomic as in DynamoDB.
+        self.moto = MotoServer(config.host, config.moto_port).start()
+        self.moto_url = self.moto.endpoint
         os.environ.update(aws_environment(self.moto_url))
         os.environ.pop("AWS_PROFILE", None)
         logger.info("moto listening on %s", self.moto_url)
