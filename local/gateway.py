@@ -138,6 +138,8 @@ class _Handler(BaseHTTPRequestHandler):
             return (*_message(503, "Service Unavailable"), "(outage switched on)")
 
         parts = urlsplit(self.path)
+        # NOTE: routes are matched at the root, as with the template's default
+        # empty BasePath; a non-empty BasePath is not stripped here.
         route = gateway.router.match(self.command, parts.path)
         if route is None:
             return (*_message(403, "Missing Authentication Token"), "(no route)")
