@@ -91,7 +91,7 @@ def time_import(statement: str, extra_environment: dict[str, str]) -> float:
 
 
 class StubDynamoDB:
-    """Answers UpdateItem like DynamoDB: empty for a new item, else old image."""
+    """Stand-in for DynamoDB UpdateItem: no old image for a new item, else one."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}

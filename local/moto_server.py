@@ -33,7 +33,7 @@ class _Serialized:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
         with self._lock:
             # The body is read inside the lock, because moto may build the
-            # answer lazily while the iterable is consumed.
+            # response lazily while the iterable is consumed.
             return list(self._app(environ, start_response))
 
 

@@ -1,4 +1,4 @@
-"""Each function's handler answers its sample event from events/.
+"""Each function's handler accepts its sample event from events/.
 
 The handler module is loaded the way Lambda loads it: from the function's
 CodeUri, with the environment template.yaml gives that function.

@@ -1,4 +1,4 @@
-"""When AWS fails or is slow, the receiver answers 503 with Retry-After."""
+"""When AWS fails or is slow, the receiver returns 503 with Retry-After."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ def test_concurrent_deliveries_record_and_publish_once(
     for thread in threads:
         thread.join()
 
-    # Deliveries racing the one that publishes are answered 503 and retried.
+    # Deliveries racing the one that publishes get 503 and are retried.
     assert set(statuses) <= {200, 503}
     assert statuses.count(200) >= 1
     [record] = callback_records(stack)
@@ -262,3 +262,16 @@ def expire_publish_lease(table_name: str, record: dict) -> None:
         UpdateExpression="SET publish_lease_until = :past",
         ExpressionAttributeValues={":past": {"S": past}},
     )
+
+
+def test_error_route_delivery_is_unconfirmed(settings_for, stack, skribble_chain):
+    # IDENT_ERROR may use the error URL too; only the audit can tell.
+    app = create_app(settings_for("ERROR"))
+
+    app.resolve(
+        path_delivery("ERROR", [SR, DOC], skribble_chain.client), LambdaContext()
+    )
+
+    [record] = callback_records(stack)
+    assert record["callback_type"] == "ERROR"
+    assert record["type_confirmed"] is False

@@ -100,9 +100,9 @@ class _RawBody:
 
 
 class FailedPutEvents:
-    """Answer the next `count` PutEvents calls with a failed entry.
+    """Return a failed entry for the next `count` PutEvents calls.
 
-    The answer is produced in place of sending the request, as EventBridge
+    The response is produced in place of sending the request, as EventBridge
     does when it accepts the call but fails the entry, so nothing reaches
     the bus for those calls.
     """

@@ -11,7 +11,7 @@ from typing import Any
 
 from skribble_receiver.errors import TransientFailure
 
-# Skribble expects an answer within 5 seconds. A callback makes at most three
+# Skribble expects a response within 5 seconds. A callback makes at most three
 # AWS calls, so each call may use one retry and must fail fast rather than
 # hang: 0.5 s to connect and 1 s to read, twice, stays within 3 s per call.
 CONNECT_TIMEOUT_SECONDS = 0.5
@@ -44,7 +44,7 @@ def client(service: str) -> Any:
 
 @dataclass
 class Deadline:
-    """Time left to answer the caller, counted from the start of a request."""
+    """Time left to respond to the caller, counted from the start of a request."""
 
     expires_at: float
 
@@ -53,7 +53,7 @@ class Deadline:
         budget = budget_ms
         remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
         if remaining is not None:
-            # Keep half a second to build and return the answer.
+            # Keep half a second to build and return the response.
             budget = min(budget, int(remaining()) - 500)
         return cls(expires_at=time.monotonic() + budget / 1000)
 
@@ -75,7 +75,7 @@ def aws_call(step: str) -> Iterator[None]:
     """Turn any AWS failure during `step` into a TransientFailure.
 
     Throttling, timeouts and service errors are worth a retry by Skribble.
-    Permission or validation errors are deployment faults, but answering 503
+    Permission or validation errors are deployment faults, but returning 503
     keeps Skribble retrying until an operator fixes them, so nothing is lost.
     """
     from botocore.exceptions import BotoCoreError, ClientError

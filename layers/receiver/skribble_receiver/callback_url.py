@@ -90,7 +90,7 @@ def _validate_id(name: str, value: str | None) -> str | None:
 def read_token(multi_value_query: Mapping[str, Sequence[str]] | None) -> str | None:
     """Return the shared token from the query string, if there is one."""
     values = normalize_query(multi_value_query).get(TOKEN_PARAMETER)
-    # A repeated token parameter is answered as a wrong token, not as a
+    # A repeated token parameter is treated as a wrong token, not as a
     # malformed callback, because the token is checked before the ids.
     if not values or len(set(values)) > 1:
         return None

@@ -1,4 +1,4 @@
-"""Errors a callback delivery can end in, and the HTTP answer for each."""
+"""Errors a callback delivery can end in, and the HTTP status of each."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from skribble_receiver.models import ClientCertificateInfo
 
 
 class CallbackError(Exception):
-    """A delivery that ends with a 4xx or 503 answer.
+    """A delivery that ends with a 4xx or 503 response.
 
     `code` is a stable machine-readable reason, also used as a metric and log
     key; `message` is a sentence for the caller that names the problem.
@@ -29,7 +29,7 @@ class PayloadTooLarge(CallbackError):
 class ClientCertificateRejected(CallbackError):
     """The forwarded client certificate is missing or not Skribble's.
 
-    `certificate` holds the facts of a parsed certificate that failed a check,
+    `certificate` contains the facts of a parsed certificate that failed a check,
     so that its issuer and fingerprints can be logged for a rotation.
     """
 

@@ -105,7 +105,7 @@ class CallbackReceiver:
     def receive(
         self, event: APIGatewayProxyEvent, lambda_context: Any
     ) -> Response[Any]:
-        """Run one delivery through its steps and return the answer."""
+        """Run one delivery through its steps and return the response."""
         deadline = aws.Deadline.start(
             self.settings.response_deadline_ms, lambda_context
         )
@@ -147,7 +147,7 @@ class CallbackReceiver:
         if outcome.must_publish:
             self._publish(key, outcome, summary, deadline)
 
-        return self._answer(key, outcome, certificate)
+        return self._respond(key, outcome, certificate)
 
     def _require_method(self, event: APIGatewayProxyEvent) -> Any:
         method = event.http_method.upper()
@@ -225,11 +225,14 @@ class CallbackReceiver:
     def _classify(self, ids: CallbackIds) -> tuple[CallbackKey, CallbackType, bool]:
         """Return the record key, the callback type and whether it is certain.
 
-        SKRIBBLE_SIGNATURE_ID is replaced only after a signature, so a delivery
-        on the update route without one cannot be an ordinary UPDATE (it may be
-        START_SIGN or INITIATE, whose URL field Skribble does not document).
-        It is kept with its type unconfirmed, and the audit settles the type
-        from Skribble's delivery log.
+        A signature request has three URL fields for six callback types, and
+        Skribble does not document which field START_SIGN, INITIATE and
+        IDENT_ERROR use. Two deliveries are therefore kept with their type
+        unconfirmed, and the audit settles them from Skribble's delivery log.
+        The first is a delivery on the update route without a signature id:
+        SKRIBBLE_SIGNATURE_ID is replaced only after a signature, so it is no
+        ordinary UPDATE. The second is any delivery on the error route, which
+        may be ERROR or IDENT_ERROR.
         """
         route = self.settings.callback_type
         key = CallbackKey(
@@ -241,7 +244,10 @@ class CallbackReceiver:
         # NOTE: two callbacks without a signature id on the same route and
         # document (START_SIGN by two signers, say) share a key, so the second
         # is counted as a repeat. Only the audit can tell them apart.
-        confirmed = not (route is CallbackType.UPDATE and ids.signature_id is None)
+        if route is CallbackType.UPDATE:
+            confirmed = ids.signature_id is not None
+        else:
+            confirmed = route is not CallbackType.ERROR
         return key, route, confirmed
 
     def _publish(
@@ -277,7 +283,7 @@ class CallbackReceiver:
         self.records.mark_published(key, event_id=event_id, at=datetime.now(UTC))
         metrics.add_metric(name=METRIC_PUBLISHED, unit=MetricUnit.Count, value=1)
 
-    def _answer(
+    def _respond(
         self,
         key: CallbackKey,
         outcome: RecordOutcome,
@@ -330,7 +336,10 @@ class CallbackReceiver:
 
 
 def error_response(error: CallbackError, settings: CallbackSettings) -> Response[Any]:
-    """Answer an error with its status and a fixed JSON body; count and log it."""
+    """Build the response to an error: its status and a fixed JSON body.
+
+    Also counts the error as a metric and logs it.
+    """
     status = http_status(error)
     metrics.add_metric(
         name=METRIC_BY_ERROR.get(type(error).__name__, "CallbackError"),
@@ -376,17 +385,17 @@ def create_app(settings: CallbackSettings) -> APIGatewayRestResolver:
     route = f"/callbacks/{settings.route_segment}"
 
     # The route accepts every method so that the function, not API Gateway,
-    # answers 405 for anything but GET and POST.
+    # returns 405 for anything but GET and POST.
     @app.route(rf"{route}(?:/.*)?", method=_ANY_METHOD)
     def receive_callback() -> Response[Any]:
         return receiver.receive(app.current_event, app.lambda_context)
 
     @app.exception_handler(CallbackError)
-    def answer_callback_error(error: CallbackError) -> Response[Any]:
+    def respond_to_callback_error(error: CallbackError) -> Response[Any]:
         return error_response(error, settings)
 
     @app.not_found
-    def answer_not_found(_error: NotFoundError) -> Response[Any]:
+    def respond_not_found(_error: NotFoundError) -> Response[Any]:
         return Response(
             status_code=404,
             content_type=_JSON,
@@ -397,7 +406,7 @@ def create_app(settings: CallbackSettings) -> APIGatewayRestResolver:
         )
 
     @app.exception_handler(Exception)
-    def answer_unexpected(error: Exception) -> Response[Any]:
+    def respond_to_unexpected_error(error: Exception) -> Response[Any]:
         # Never a stack trace to the caller; 503 keeps Skribble retrying.
         logger.exception("Unexpected error while receiving a callback")
         metrics.add_metric(name="UnexpectedError", unit=MetricUnit.Count, value=1)
