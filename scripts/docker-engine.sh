@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Make a Docker engine answer on this machine, so `sam local invoke` can run.
+# Start a Docker engine on this machine, so `sam local invoke` can run.
 #
 # Does nothing when `docker info` already succeeds. Otherwise installs Debian's
 # docker.io package when dockerd is missing, starts dockerd in the background
-# and waits until it answers. dockerd listens only on its Unix socket
+# and waits until `docker info` succeeds. dockerd listens only on its Unix socket
 # (/var/run/docker.sock); no TCP listener and no registry settings are added.
 #
 # Environment:
@@ -16,9 +16,9 @@ wait_seconds="${DOCKERD_WAIT_SECONDS:-60}"
 
 say() { printf 'docker-engine: %s\n' "$*" >&2; }
 
-engine_answers() { docker info >/dev/null 2>&1; }
+engine_responds() { docker info >/dev/null 2>&1; }
 
-if command -v docker >/dev/null 2>&1 && engine_answers; then
+if command -v docker >/dev/null 2>&1 && engine_responds; then
     say "engine already running ($(docker version --format '{{.Server.Version}}'))"
     exit 0
 fi
@@ -29,26 +29,22 @@ if ! command -v dockerd >/dev/null 2>&1; then
         exit 1
     fi
     say "dockerd is missing; installing Debian package docker.io"
-    # policy-rc.d exit code 101 tells the package scripts not to start the
-    # service, because this script starts dockerd itself and the machine may
-    # have no init system.
+    # An exit code of 101 from policy-rc.d makes the package scripts skip
+    # starting the service. This script starts dockerd itself, and the
+    # machine may have no init system.
     policy=/usr/sbin/policy-rc.d
-    created_policy=false
     if [ ! -e "$policy" ]; then
         printf '#!/bin/sh\nexit 101\n' >"$policy"
         chmod +x "$policy"
-        created_policy=true
+        trap 'rm -f "$policy"' EXIT
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q
     apt-get install -y -q --no-install-recommends docker.io iptables >&2
-    if [ "$created_policy" = true ]; then
-        rm -f "$policy"
-    fi
 fi
 
 if pgrep -x dockerd >/dev/null 2>&1; then
-    say "dockerd is running but does not answer yet; waiting for it"
+    say "dockerd is running but does not respond yet; waiting for it"
 else
     say "starting dockerd in the background, log in $log_file"
     # setsid detaches dockerd from this shell, so it keeps running after
@@ -57,9 +53,9 @@ else
 fi
 
 deadline=$((SECONDS + wait_seconds))
-until engine_answers; do
+until engine_responds; do
     if [ "$SECONDS" -ge "$deadline" ]; then
-        say "dockerd did not answer within ${wait_seconds}s; last lines of $log_file:"
+        say "dockerd did not respond within ${wait_seconds}s; last lines of $log_file:"
         tail -n 20 "$log_file" >&2 || true
         say "fix the error above, or raise DOCKERD_WAIT_SECONDS"
         exit 1

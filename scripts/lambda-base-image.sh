@@ -96,8 +96,8 @@ build_rootfs() {
     local work rootfs
     work="$(mktemp -d /tmp/lambda-base.XXXXXX)"
     rootfs="$work/rootfs"
-    # The trap removes the half-built tree on any exit of this function's
-    # caller, so a failed build leaves no debris in /tmp.
+    # The trap removes the half-built tree when the script stops on an
+    # error, so a failed build leaves nothing behind in /tmp.
     trap 'rm -rf "$work"' EXIT
 
     say "debootstrap $suite into $rootfs (takes about a minute)"
