@@ -6,6 +6,12 @@
 # and waits until `docker info` succeeds. dockerd listens only on its Unix socket
 # (/var/run/docker.sock); no TCP listener and no registry settings are added.
 #
+# dockerd starts without its default bridge (docker0), without iptables rules
+# and without turning on IP forwarding, so the host's network settings stay
+# as they were. Lambda containers run in the host's network namespace (see
+# scripts/sam_host_network.py), and any other container gets only its own
+# loopback, so no container traffic can leave 127.0.0.1.
+#
 # Environment:
 #   DOCKERD_LOG           dockerd output (default /tmp/dockerd.log)
 #   DOCKERD_WAIT_SECONDS  how long to wait for the engine (default 60)
@@ -47,9 +53,20 @@ if pgrep -x dockerd >/dev/null 2>&1; then
     say "dockerd is running but does not respond yet; waiting for it"
 else
     say "starting dockerd in the background, log in $log_file"
-    # setsid detaches dockerd from this shell, so it keeps running after
-    # make or CI moves on and survives the end of this script.
-    setsid dockerd >"$log_file" 2>&1 </dev/null &
+    # dockerd must not inherit file descriptors beyond stdin, stdout and
+    # stderr. An inherited pipe (from make, CI or a `| tee`) would stay open
+    # as long as dockerd runs, and the reader would wait for it forever.
+    # setsid detaches dockerd from this shell's session, so it keeps running
+    # after this script and its caller end.
+    (
+        for fd_path in /proc/self/fd/*; do
+            fd="${fd_path##*/}"
+            if [ "$fd" -gt 2 ]; then
+                eval "exec $fd>&-"
+            fi
+        done
+        exec setsid dockerd --bridge=none --iptables=false --ip-forward=false >"$log_file" 2>&1 </dev/null
+    ) &
 fi
 
 deadline=$((SECONDS + wait_seconds))
