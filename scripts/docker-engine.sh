@@ -9,8 +9,8 @@
 # dockerd starts without its default bridge (docker0), without iptables rules
 # and without turning on IP forwarding, so the host's network settings stay
 # as they were. Lambda containers run in the host's network namespace (see
-# scripts/sam_host_network.py), and any other container gets only its own
-# loopback, so no container traffic can leave 127.0.0.1.
+# scripts/sam_host_network.py) and reach what a host process reaches. Any
+# other container gets only its own loopback.
 #
 # Environment:
 #   DOCKERD_LOG           dockerd output (default /tmp/dockerd.log)
