@@ -11,7 +11,8 @@ This wrapper creates SAM's Lambda containers in the host's network namespace
 instead. A host-network container cannot publish ports, so the runtime
 interface emulator (RIE) listens on 127.0.0.1 at the host port that SAM
 picked and then calls. The RIE's Runtime API moves from 127.0.0.1:9001 to a
-free loopback port, so it cannot collide with a listener on the host.
+loopback port that was free just before the container starts, so a host
+service on port 9001 does not block the invoke.
 
 Usage: python scripts/sam_host_network.py local invoke ... --docker-network host
 """
