@@ -18,14 +18,14 @@
 # needs only `docker import` again.
 #
 # Environment:
-#   PYTHON                 Python 3.13 that runs pip (default python3.13)
+#   PYTHON                 Python 3.13 that runs pip (default the project's
+#                          .venv/bin/python, else python3.13)
 #   LAMBDA_BASE_IMAGE      tag to build (default the real image's tag)
 #   LAMBDA_BASE_CACHE_DIR  tarball folder (default ~/.cache/skribble-callbacks)
 #   DEBIAN_MIRROR          debootstrap mirror (default http://deb.debian.org/debian)
 set -euo pipefail
 
 image="${LAMBDA_BASE_IMAGE:-public.ecr.aws/lambda/python:3.13-x86_64}"
-python="${PYTHON:-python3.13}"
 cache_dir="${LAMBDA_BASE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/skribble-callbacks}"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 suite=trixie
@@ -45,6 +45,13 @@ boto3_packages='^(boto3|botocore|s3transfer|jmespath|python-dateutil|six|urllib3
 script_path="$(readlink -f "${BASH_SOURCE[0]}")"
 repo_root="$(cd "$(dirname "$script_path")/.." && pwd)"
 constraints="$repo_root/requirements/constraints.txt"
+if [ -n "${PYTHON:-}" ]; then
+    python="$PYTHON"
+elif [ -x "$repo_root/.venv/bin/python" ]; then
+    python="$repo_root/.venv/bin/python"
+else
+    python=python3.13
+fi
 
 say() { printf 'lambda-base-image: %s\n' "$*" >&2; }
 
@@ -147,6 +154,7 @@ else
     build_rootfs
 fi
 
+old_image_id="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
 say "docker import $tarball as $image"
 docker import \
     --change "LABEL $recipe_label=$recipe_hash" \
@@ -155,4 +163,11 @@ docker import \
     --change 'WORKDIR /var/task' \
     --change 'ENTRYPOINT ["/var/runtime/bootstrap"]' \
     "$tarball" "$image" >/dev/null
+if [ -n "$old_image_id" ]; then
+    # The import moved the tag, so the old image has no name any more. It stays
+    # only while images that SAM CLI built on top of it still exist.
+    if docker rmi "$old_image_id" >/dev/null 2>&1; then
+        say "removed the previous image $old_image_id"
+    fi
+fi
 say "built $image (recipe $recipe_hash)"
