@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 
 from tests.support.audit import AuditBench, callback_events, summary_events
 from tests.support.sim_client import wait_for

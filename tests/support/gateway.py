@@ -111,7 +111,8 @@ class ReceiverGateway:
             body=body,
             client_cert=self._cert_context,
         )
-        response = app.resolve(event, _Context())
+        context: Any = _Context()
+        response = app.resolve(event, context)
         answer_headers = {
             name: str(value) for name, value in (response.get("headers") or {}).items()
         }
