@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,11 +64,18 @@ class AuditBench:
         return AuditSettings.model_validate(values)
 
     def run_audit(
-        self, *, budget_seconds: float = 60.0, mode: str = "scheduled", **overrides: Any
+        self,
+        *,
+        budget_seconds: float = 60.0,
+        mode: str = "scheduled",
+        signature_request_ids: tuple[str, ...] = (),
+        **overrides: Any,
     ) -> AuditReport:
         settings = self.settings(**overrides)
         run = create_audit_run(settings)
         scope = window_scope(datetime.now(UTC), settings.lookback_hours, mode=mode)
+        if signature_request_ids:
+            scope = replace(scope, signature_request_ids=signature_request_ids)
         return run.run(scope, budget_seconds=budget_seconds)
 
     def create_request(self, base_url: str | None = None, **fields: Any) -> str:
@@ -138,3 +145,45 @@ def summary_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         event for event in events if event["detail-type"] == "Skribble Audit Completed"
     ]
+
+
+def put_callback_record(
+    bench: AuditBench,
+    *,
+    signature_request_id: str,
+    route_type: str,
+    document_id: str | None,
+    received_at: datetime,
+    event_status: str = "PUBLISHED",
+    callback_type: str | None = None,
+    type_confirmed: bool = True,
+) -> str:
+    """Write a callback record as the receiver would have; return its callback id."""
+    from skribble_receiver.models import CallbackKey, CallbackType
+    from skribble_receiver.records import activity_hour, iso
+
+    key = CallbackKey(
+        route_type=CallbackType(route_type),
+        signature_request_id=signature_request_id,
+        document_id=document_id,
+    )
+    item: dict[str, Any] = {
+        "pk": {"S": key.pk},
+        "sk": {"S": key.sk},
+        "record_type": {"S": "CALLBACK"},
+        "callback_id": {"S": key.callback_id},
+        "signature_request_id": {"S": signature_request_id},
+        "route_type": {"S": route_type},
+        "callback_type": {"S": callback_type or route_type},
+        "type_confirmed": {"BOOL": type_confirmed},
+        "record_source": {"S": "RECEIVER"},
+        "first_received_at": {"S": iso(received_at)},
+        "activity_hour": {"S": activity_hour(datetime.now(UTC))},
+        "event_status": {"S": event_status},
+        "publish_lease_until": {"S": iso(received_at)},
+        "delivery_count": {"N": "1"},
+    }
+    if document_id:
+        item["document_id"] = {"S": document_id}
+    boto3.client("dynamodb").put_item(TableName=bench.stack.table_name, Item=item)
+    return key.callback_id
