@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
-from skribble_receiver.audit_run import create_audit_run, window_scope
-from skribble_receiver.skribble_api import SkribbleApiError, SkribbleClient
-from tests.support.audit import AuditBench, callback_events
+import pytest
+
+from skribble_receiver.audit_run import AuditRunFailed, create_audit_run, window_scope
+from skribble_receiver.skribble_api import Credentials, SkribbleApiError, SkribbleClient
+from tests.support.audit import (
+    SIMULATOR_API_KEY,
+    SIMULATOR_USERNAME,
+    AuditBench,
+    callback_events,
+    create_credentials_secret,
+)
 from tests.support.sim_client import wait_for
 
 
@@ -95,13 +104,11 @@ def test_slow_answers_time_out_and_fail_request(audit_bench: AuditBench) -> None
     client.token()
     audit_bench.sim.admin("/_sim/faults", {"slow_ms": 1000})
 
-    try:
+    with pytest.raises(SkribbleApiError) as raised:
         client.callbacks(request_id)
-    except SkribbleApiError as error:
-        assert error.code == "timeout"
-    else:
-        raise AssertionError("a slow answer must time out")
-    audit_bench.sim.admin("/_sim/faults", {"reset": True})
+
+    assert raised.value.code == "timeout"
+    assert client.retries == 1
 
 
 def test_slow_request_does_not_stop_others(audit_bench: AuditBench) -> None:
@@ -128,27 +135,15 @@ def test_callbacks_get_405_falls_back_to_post(audit_bench: AuditBench) -> None:
 
 
 def test_wrong_credentials_fail_the_run(audit_bench: AuditBench) -> None:
-    from skribble_receiver.audit_run import AuditRunFailed
-    from tests.support.audit import create_credentials_secret
-
     secret = create_credentials_secret(api_key="wrong-key")
 
-    try:
+    with pytest.raises(AuditRunFailed, match="401"):
         audit_bench.run_audit(credentials_secret_arn=secret)
-    except AuditRunFailed as error:
-        assert "401" in str(error)
-    else:
-        raise AssertionError("a rejected login must fail the run")
 
 
-def _now():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-
+def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _credentials():  # type: ignore[no-untyped-def]
-    from skribble_receiver.skribble_api import Credentials
-    from tests.support.audit import SIMULATOR_API_KEY, SIMULATOR_USERNAME
-
+def _credentials() -> Credentials:
     return Credentials(SIMULATOR_USERNAME, SIMULATOR_API_KEY)
