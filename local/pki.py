@@ -8,6 +8,8 @@ keys: private keys are unencrypted and written as plain PEM files.
 
 import datetime
 import hashlib
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,11 +167,13 @@ def make_leaf(
     not_before: datetime.datetime | None = None,
     not_after: datetime.datetime | None = None,
     signature_hash: SignatureHash | None = None,
+    ip_addresses: Sequence[str] = (),
 ) -> Issued:
     """Create an end-entity certificate for DNS name `host`, signed by `issuer`.
 
     `client` and `server` choose the clientAuth and serverAuth extended key
     usages. With both False the certificate carries no EKU extension at all.
+    `ip_addresses` adds IP address SANs, for a server reached as 127.0.0.1.
     """
     key = key if key is not None else make_rsa_key()
     now = _now()
@@ -184,7 +188,15 @@ def make_leaf(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), True)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName(host),
+                    *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses),
+                ]
+            ),
+            False,
+        )
         .add_extension(_leaf_key_usage(key), critical=True)
         .add_extension(
             x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False

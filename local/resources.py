@@ -92,9 +92,14 @@ def create_stack_resources(template: Template, prefix: str) -> StackResources:
     return StackResources(table_name=table_name, bus_name=bus_name, queue_url=queue_url)
 
 
-def drain_events(queue_url: str, *, wait_seconds: int = 0) -> list[dict[str, Any]]:
-    """Read and delete every event currently in the queue."""
-    sqs = boto3.client("sqs")
+def drain_events(
+    queue_url: str, *, wait_seconds: int = 0, sqs: Any = None
+) -> list[dict[str, Any]]:
+    """Read and delete every event currently in the queue.
+
+    `sqs` is an SQS client; the default client follows AWS_ENDPOINT_URL.
+    """
+    sqs = sqs if sqs is not None else boto3.client("sqs")
     events: list[dict[str, Any]] = []
     while True:
         response = sqs.receive_message(

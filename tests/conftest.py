@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
+from local.moto_server import MotoServer
 from local.simulator import Simulator, SimulatorConfig
 from tests.support.pki import PkiFiles, create_test_pki
 from tests.support.receiver import CallbackReceiver
@@ -24,6 +24,11 @@ os.environ.update(
         "AWS_SESSION_TOKEN": "testing",
         "AWS_DEFAULT_REGION": "eu-central-1",
         "AWS_REGION": "eu-central-1",
+        # As template.yaml sets them; Powertools reads them when the shared
+        # Logger and Metrics are created, on first import.
+        "POWERTOOLS_SERVICE_NAME": "skribble-callbacks",
+        "POWERTOOLS_METRICS_NAMESPACE": "SkribbleCallbacks",
+        "POWERTOOLS_TRACE_DISABLED": "true",
     }
 )
 os.environ.pop("AWS_PROFILE", None)
@@ -32,10 +37,8 @@ os.environ.pop("AWS_PROFILE", None)
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """Start moto in server mode on a free loopback port for the session."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+    server = MotoServer().start()
+    endpoint = server.endpoint
     previous = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--callback-timeout",
         type=float,
         default=defaults.callback_timeout,
-        help="real seconds to wait for a callback answer (default: %(default)s)",
+        help="real seconds to wait for a callback response (default: %(default)s)",
     )
     add(
         "--max-parallel",
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--callbacks-get-405",
         action="store_true",
-        help="answer 405 to GET on the callbacks endpoint (POST still works)",
+        help="respond 405 to GET on the callbacks endpoint (POST still works)",
     )
     add("--log-level", default="INFO", help="logging level (default: %(default)s)")
     return parser
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     if args.port_file is not None:
         details = {"port": simulator.port, "base_url": simulator.base_url}
-        # Write then rename, so a reader polling the file never sees half of it.
+        # Write then rename, so a process polling the file never reads a partial file.
         partial = args.port_file.with_name(args.port_file.name + ".partial")
         partial.write_text(json.dumps(details) + "\n")
         partial.replace(args.port_file)

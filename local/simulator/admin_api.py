@@ -116,7 +116,7 @@ class AdminApi:
 
         Besides the `FaultSettings` fields, the body may hold `reset: true`
         (clear all faults first), `expire_tokens: true` (every token issued so
-        far answers 401), `token_ttl` (real seconds for new tokens) and
+        far gets 401), `token_ttl` (real seconds for new tokens) and
         `duplicates` (HTTP calls per completed callback from now on).
         """
         if request.method == "GET":

@@ -1,9 +1,9 @@
 """Background delivery of callbacks on Skribble's retry schedule.
 
 A scheduler thread hands due callbacks to a bounded thread pool. A callback
-stays OPEN until a 2xx answer (COMPLETED). After any other answer or a failed
-connection it is tried again `retry_interval` simulated seconds after the
-scheduled try, or `Retry-After` seconds after the answer when one is given,
+stays OPEN until a 2xx response (COMPLETED). After any other response or a
+failed connection it is tried again `retry_interval` simulated seconds after
+the scheduled try, or `Retry-After` seconds after the response if it has one,
 until the next try would fall after `retry_window` (then RESIGNATED). With the
 defaults that is one try and twelve retries over two simulated hours.
 """
@@ -27,7 +27,7 @@ from .state import Callback, Delivery, Store
 
 logger = logging.getLogger("local.simulator.delivery")
 
-# Longest real pause of the scheduler, so a changed time scale takes effect.
+# Maximum real pause of the scheduler, so a changed time scale takes effect.
 _MAX_IDLE_SECONDS = 0.5
 # Shortest pause honoured from `Retry-After` (simulated seconds), so that
 # `Retry-After: 0` cannot turn the retries into a busy loop.
@@ -36,7 +36,7 @@ _MIN_RETRY_AFTER = 1.0
 
 @dataclass
 class Outcome:
-    """What one HTTP call of a callback returned."""
+    """Status and message of one HTTP call of a callback."""
 
     status: int | None
     message: str
@@ -81,7 +81,8 @@ class DeliveryEngine:
         """Stop scheduling, let running calls end, and join the threads."""
         self._stopping.set()
         self._clock.notify()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self) -> None:
@@ -157,7 +158,7 @@ class DeliveryEngine:
                 verdict = "COMPLETED"
             else:
                 callback.messages.append(outcome.message)
-                delay = self._retry_delay(outcome, scheduled_at, answered_at)
+                delay = self._retry_delay(outcome, answered_at)
                 next_at = (
                     answered_at + delay
                     if outcome.retry_after is not None
@@ -172,7 +173,10 @@ class DeliveryEngine:
             callback.in_flight = False
             duplicates = callback.duplicates_left if outcome.succeeded else 0
             callback.duplicates_left -= duplicates
-        logger.info(
+        # A callback given up is what a receiver operator must notice.
+        level = logging.WARNING if callback.state == "RESIGNATED" else logging.INFO
+        logger.log(
+            level,
             "callback %s sr=%s attempt=%d POST %s -> %s %s",
             callback.type,
             callback.signature_request_id,
@@ -184,9 +188,7 @@ class DeliveryEngine:
         for _ in range(duplicates):
             self._send_duplicate(callback)
 
-    def _retry_delay(
-        self, outcome: Outcome, scheduled_at: float, answered_at: float
-    ) -> float:
+    def _retry_delay(self, outcome: Outcome, answered_at: float) -> float:
         if outcome.retry_after is None:
             return self._config.retry_interval
         value = outcome.retry_after.strip()
@@ -222,7 +224,10 @@ class DeliveryEngine:
         )
 
     def post(self, callback: Callback) -> Outcome:
-        """POST the callback once and describe the answer; never raises OSError."""
+        """POST the callback once; connection errors become failed outcomes."""
+        # NOTE: `html.escape` turns `'` into `&#x27;`, whose `#` starts a URL
+        # fragment, so the rest of such a URL is not sent. Skribble's handling
+        # of quotes in callback URLs is not documented.
         parts = urlsplit(callback.url)
         target = parts.path or "/"
         if parts.query:

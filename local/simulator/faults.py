@@ -13,20 +13,20 @@ COUNTERS = ("login_429", "api_429", "api_503", "malformed", "acknowledge_elsewhe
 class FaultSettings:
     """Current faults; counters count down by one per affected request."""
 
-    # Next n logins answer 429 with `Retry-After: retry_after`.
+    # Next n logins get 429 with `Retry-After: retry_after`.
     login_429: int = 0
-    # Next n authenticated /v2 requests answer 429 with `Retry-After`.
+    # Next n authenticated /v2 requests get 429 with `Retry-After`.
     api_429: int = 0
-    # Next n authenticated /v2 requests answer 503 with `Retry-After`.
+    # Next n authenticated /v2 requests get 503 with `Retry-After`.
     api_503: int = 0
     retry_after: int = 60
     # Real milliseconds to wait before answering any /v2 request.
     slow_ms: int = 0
-    # Next n JSON answers of /v2 carry a body that is not valid JSON.
+    # Next n JSON responses of /v2 carry a body that is not valid JSON.
     malformed: int = 0
     callbacks_get_405: bool = False
     # Next n new callbacks are marked COMPLETED without being sent, as if an
-    # endpoint other than the receiver had answered 2xx.
+    # endpoint other than the receiver had returned 2xx.
     acknowledge_elsewhere: int = 0
 
 

@@ -40,7 +40,7 @@ class Response:
 
 
 class BadRequest(Exception):
-    """The request body or parameters are invalid; the message says why."""
+    """The request body or parameters are invalid; the message gives the reason."""
 
 
 def json_response(value: Any, status: int = 200) -> Response:
@@ -48,9 +48,9 @@ def json_response(value: Any, status: int = 200) -> Response:
 
 
 def problem(status: int, detail: str, instance: str) -> Response:
-    """Build an RFC 9457 problem answer.
+    """Build an RFC 9457 problem response.
 
-    NOTE: Skribble's OpenAPI gives no body for error answers, so this shape is
+    NOTE: Skribble's OpenAPI gives no body for error responses, so this shape is
     an assumption; clients should rely on the status code.
     """
     document = {

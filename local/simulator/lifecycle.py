@@ -181,18 +181,20 @@ class Lifecycle:
             if len(open_signers) != 1:
                 raise StepError(
                     400,
-                    f"missing 'signer': {len(open_signers)} signers are OPEN, "
+                    f"missing 'signer' while {len(open_signers)} signers are OPEN: "
                     "give the signer's sid or account_email",
                 )
             return open_signers[0]
         signer = request.find_signer(key)
         if signer is None:
             raise StepError(
-                404, f"signer {key!r} not found in signature request {request.id}"
+                404,
+                f"signer not found in signature request {request.id}: give the "
+                "sid or account_email of one of its signatures",
             )
         if signer.status_code != "OPEN":
             raise StepError(
-                409, f"signer {key!r} is {signer.status_code}: expected OPEN"
+                409, f"signer {signer.sid} is {signer.status_code}: expected OPEN"
             )
         return signer
 
@@ -258,7 +260,9 @@ def _email_of(entry: object) -> str:
     if isinstance(entry, dict) and isinstance(entry.get("account_email"), str):
         return str(entry["account_email"])
     raise StepError(
-        400, f"invalid signer {entry!r}: give an email or {{'account_email': ...}}"
+        400,
+        f"invalid signer of type {type(entry).__name__}: give an email string "
+        "or {'account_email': ...}",
     )
 
 

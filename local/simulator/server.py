@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .admin_api import AdminApi
 from .clock import SimClock
-from .config import SimulatorConfig, require_loopback_host
+from .config import SimulatorConfig
 from .delivery import DeliveryEngine
 from .faults import Faults
 from .http_types import BadRequest, Request, Response, problem
@@ -25,7 +25,7 @@ from .state import Store
 
 logger = logging.getLogger("local.simulator.server")
 
-# Largest request body read, in bytes; the driver API sends small JSON.
+# Maximum request body size in bytes; the driver API sends small JSON.
 MAX_BODY_BYTES = 1_000_000
 
 CompiledRoute = tuple[str, re.Pattern[str], Callable[..., Response]]
@@ -59,8 +59,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle()
 
     def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._send(problem(400, "invalid Content-Length header", self.path))
+            return
         if length > MAX_BODY_BYTES:
+            self.close_connection = True
             self._send(problem(413, "request body too large", self.path))
             return
         body = self.rfile.read(length) if length else b""
@@ -84,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("http " + format, *args)
+        logger.debug("http request %s", format % args)
 
 
 class Simulator:
@@ -92,13 +98,14 @@ class Simulator:
 
     def __init__(self, config: SimulatorConfig) -> None:
         config.validate()
-        require_loopback_host(config.host)
         self.config = config
+
         self.clock = SimClock(config.time_scale)
         self.store = Store()
         self.faults = Faults(callbacks_get_405=config.callbacks_get_405)
         self.tokens = TokenIssuer(config.token_ttl)
         self.delivery = DeliveryEngine(self.store, self.clock, config)
+
         self.lifecycle = Lifecycle(
             self.store, self.clock, self.faults, config, self.clock.notify
         )
@@ -106,9 +113,11 @@ class Simulator:
             self.store,
             self.tokens,
             self.faults,
+            self.lifecycle,
             (config.username, config.api_key),
             lambda: self.base_url,
         )
+
         admin = AdminApi(
             self.store,
             self.lifecycle,
@@ -118,6 +127,7 @@ class Simulator:
             config.username,
             lambda: self.base_url,
         )
+
         self._routes: list[CompiledRoute] = [
             (method, re.compile(pattern + r"/?\Z"), handler)
             for method, pattern, handler in [
@@ -125,6 +135,7 @@ class Simulator:
                 *admin.routes(),
             ]
         ]
+
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -166,7 +177,7 @@ class Simulator:
         logger.info("simulator stopped")
 
     def dispatch(self, request: Request) -> Response:
-        """Route a request and turn expected errors into problem answers."""
+        """Route a request and turn expected errors into problem responses."""
         allowed: list[str] = []
         for method, pattern, handler in self._routes:
             match = pattern.match(request.path)
@@ -197,9 +208,9 @@ class Simulator:
         try:
             return handler(request, **params)
         except BadRequest as exc:
-            return problem(400, str(exc), request.path)
+            return self._rejected(request, 400, str(exc))
         except StepError as exc:
-            return problem(exc.status, str(exc), request.path)
+            return self._rejected(request, exc.status, str(exc))
         except Exception:
             logger.exception(
                 "request failed method=%s path=%s", request.method, request.path
@@ -209,3 +220,14 @@ class Simulator:
                 "internal error in the simulator: see its log",
                 request.path,
             )
+
+    @staticmethod
+    def _rejected(request: Request, status: int, detail: str) -> Response:
+        logger.info(
+            "request rejected method=%s path=%s status=%d detail=%s",
+            request.method,
+            request.path,
+            status,
+            detail,
+        )
+        return problem(status, detail, request.path)

@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 from .faults import Faults
 from .http_types import BadRequest, Request, Response, json_response, problem
 from .jwt import TokenError, TokenIssuer
+from .lifecycle import Lifecycle
 from .state import SignatureRequest, Store
 from .views import callback_entry, signature_response
 
@@ -18,7 +19,7 @@ Route = tuple[str, str, Callable[..., Response]]
 _STATUS_VALUES = ("OPEN", "DECLINED", "WITHDRAWN", "SIGNED", "ERROR")
 # Skribble's documented default for `page_size`.
 _DEFAULT_PAGE_SIZE = 50
-# A body that starts like JSON and breaks off, as a truncated answer would.
+# A body that starts like JSON and breaks off, as a truncated response would.
 _MALFORMED_BODY = b'{"id": "truncated'
 
 
@@ -30,10 +31,12 @@ class SkribbleApi:
         store: Store,
         tokens: TokenIssuer,
         faults: Faults,
+        lifecycle: Lifecycle,
         credentials: tuple[str, str],
         base_url: Callable[[], str],
     ) -> None:
         self._store = store
+        self._lifecycle = lifecycle
         self._tokens = tokens
         self._faults = faults
         self._username, self._api_key = credentials
@@ -44,6 +47,7 @@ class SkribbleApi:
         return [
             ("POST", r"/v2/access/login", self.login),
             ("GET", r"/v2/signature-requests", self._authenticated(self.list_requests)),
+            ("POST", r"/v2/signature-requests", self._authenticated(self.create)),
             ("GET", sr, self._authenticated(self.get)),
             ("GET", sr + "/callbacks", self._authenticated(self.callbacks)),
             ("POST", sr + "/callbacks", self._authenticated(self.callbacks)),
@@ -83,6 +87,17 @@ class SkribbleApi:
         return json_response(
             [signature_response(item, owner, base_url) for item in requests]
         )
+
+    def create(self, request: Request) -> Response:
+        """Create a signature request from a `CreateSignatureRequest` body.
+
+        Only `title`, `message`, `signatures[].account_email` and the three
+        callback URL fields are used; documents and signing options are ignored.
+        """
+        created = self._lifecycle.create(request.json())
+        with self._store.locked():
+            document = signature_response(created, self._username, self._base_url())
+        return json_response(document)
 
     def get(self, request: Request, request_id: str) -> Response:
         with self._store.locked() as store:

@@ -53,7 +53,7 @@ class SignatureRequest:
 class Delivery:
     """One HTTP call of a callback, kept for `/_sim/callbacks` and demos.
 
-    `scheduled_at` is when the try was due and `at` when its answer arrived,
+    `scheduled_at` is when the try was due and `at` when its response arrived,
     both in simulated epoch seconds.
     """
 

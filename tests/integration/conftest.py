@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aws_lambda_powertools.utilities.typing import (
+    LambdaContext as PowertoolsLambdaContext,
+)
 
 from local.pki import Issued, make_intermediate, make_leaf, make_root
 from local.resources import StackResources, create_stack_resources
@@ -41,20 +44,20 @@ def stack(moto_endpoint: str) -> StackResources:
     return create_stack_resources(Template(), prefix=f"test-{uuid.uuid4().hex[:8]}")
 
 
-class LambdaContext:
-    """The parts of the Lambda context object the handlers read."""
-
-    function_name = "test-function"
-    memory_limit_in_mb = 512
-    invoked_function_arn = (
-        "arn:aws:lambda:eu-central-1:123456789012:function:test-function"
-    )
-    aws_request_id = "test-request"
+class LambdaContext(PowertoolsLambdaContext):
+    """A Lambda context with a fixed time budget."""
 
     def __init__(self, remaining_ms: int = 10_000) -> None:
+        self._function_name = "test-function"
+        self._function_version = "$LATEST"
+        self._memory_limit_in_mb = 512
+        self._invoked_function_arn = (
+            "arn:aws:lambda:eu-central-1:123456789012:function:test-function"
+        )
+        self._aws_request_id = "test-request"
         self._remaining_ms = remaining_ms
 
-    def get_remaining_time_in_millis(self) -> int:
+    def get_remaining_time_in_millis(self) -> int:  # type: ignore[override]
         return self._remaining_ms
 
 

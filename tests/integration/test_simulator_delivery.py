@@ -42,7 +42,7 @@ def test_client_certificate_presented(sim, receiver):
     assert receiver.received()[0].client_subject == "api.skribble.com"
 
 
-def test_completed_callback_has_one_attempt_and_no_messages(sim, receiver):
+def test_completed_callback_single_attempt(sim, receiver):
     _, client = sim
     created, _ = _sign_once(client, receiver)
 
@@ -104,7 +104,7 @@ def test_empty_body_option_sends_no_body(start_simulator, receiver):
     assert receiver.received()[0].body == b""
 
 
-def test_failure_then_success_completes_on_second_attempt(start_simulator, receiver):
+def test_failure_then_success_completes(start_simulator, receiver):
     _, client = start_simulator(time_scale=FAST)
     receiver.queue(Answer(503))
     created, _ = _sign_once(client, receiver)
@@ -206,6 +206,19 @@ def test_clock_advance_triggers_due_retry(start_simulator, receiver):
     assert callback["state"] == "COMPLETED"
 
 
+def test_clock_jump_past_window_resignates(start_simulator, receiver):
+    _, client = start_simulator(time_scale=1)
+    receiver.default_answer = Answer(503)
+    created, _ = _sign_once(client, receiver)
+    wait_for(lambda: client.callbacks(created["id"])[0]["attempts"] == 1)
+
+    client.admin("/_sim/clock", {"advance_seconds": 3 * 60 * 60})
+
+    [callback] = _settled(client, created["id"])
+    assert callback["state"] == "RESIGNATED"
+    assert callback["attempts"] == 13
+
+
 def test_time_scale_change_through_admin(start_simulator, receiver):
     _, client = start_simulator(time_scale=1)
     receiver.default_answer = Answer(503)
@@ -260,7 +273,7 @@ def test_parallel_deliveries_respect_bound(start_simulator, receiver):
     assert starts[1] - starts[0] >= 0.2
 
 
-def test_log_line_names_type_attempt_and_outcome(start_simulator, receiver, caplog):
+def test_log_line_shows_attempt_outcome(start_simulator, receiver, caplog):
     caplog.set_level(logging.INFO, logger="local.simulator")
     _, client = start_simulator(time_scale=FAST)
     receiver.queue(Answer(503))
@@ -276,6 +289,19 @@ def test_log_line_names_type_attempt_and_outcome(start_simulator, receiver, capl
     )
     assert any("attempt=2" in line and "COMPLETED" in line for line in lines)
     assert not any("secret-value" in line for line in lines)
+
+
+def test_resignated_callback_logged_as_warning(start_simulator, receiver, caplog):
+    caplog.set_level(logging.INFO, logger="local.simulator")
+    _, client = start_simulator(time_scale=FAST, retry_window=0)
+    receiver.default_answer = Answer(503)
+    created, _ = _sign_once(client, receiver)
+    _settled(client, created["id"])
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    assert len(warnings) == 1
+    assert "RESIGNATED after 1 attempts" in warnings[0]
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """A small HTTPS server on loopback that requires a client certificate.
 
-Tests queue the answers it gives and read the requests it received.
+Tests queue the responses it returns and read the requests it received.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class _ReceiverServer(ThreadingHTTPServer):
 
 
 class CallbackReceiver:
-    """HTTPS server on 127.0.0.1 that records calls and returns queued answers."""
+    """HTTPS server on 127.0.0.1 that records calls and returns queued responses."""
 
     def __init__(self, pki: PkiFiles) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -339,3 +339,27 @@ def test_health_reports_base_url(sim):
 
     assert health["status"] == "ok"
     assert health["base_url"] == simulator.base_url
+
+
+def test_create_through_api_returns_signature_response(client):
+    token = client.login()
+
+    result = client.call(
+        "POST",
+        "/v2/signature-requests",
+        {"title": "Lease", "signatures": [{"account_email": "a@example.com"}]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    body = result.json()
+    assert result.status == 200
+    assert body["status_overall"] == "OPEN"
+    assert body["signatures"][0]["account_email"] == "a@example.com"
+
+
+def test_create_through_api_needs_token(client):
+    result = client.call(
+        "POST", "/v2/signature-requests", {"signatures": ["a@example.com"]}
+    )
+
+    assert result.status == 401

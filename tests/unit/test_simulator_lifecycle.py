@@ -99,7 +99,7 @@ def test_withdraw_fires_error_and_withdraws_open_signers(client, urls):
     assert statuses == ["SIGNED", "WITHDRAWN"]
 
 
-def test_start_sign_goes_to_update_url_with_literal_signature(client, urls):
+def test_start_sign_uses_update_url(client, urls):
     created = client.create(**urls)
 
     result = client.step(created["id"], "start-sign")
@@ -109,7 +109,7 @@ def test_start_sign_goes_to_update_url_with_literal_signature(client, urls):
     assert _fields(client, created["id"]) == [("START_SIGN", "callback_update_url")]
 
 
-def test_ident_error_goes_to_error_url_and_keeps_signer_open(client, urls):
+def test_ident_error_uses_error_url(client, urls):
     created = client.create(**urls)
 
     result = client.step(created["id"], "ident-error")

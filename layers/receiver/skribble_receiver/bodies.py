@@ -44,7 +44,7 @@ def summarize_body(body: bytes, content_type: str | None) -> BodySummary:
             for name in sorted(_KEPT_FIELDS.intersection(document)):
                 value = document[name]
                 if isinstance(value, bool | int) or (
-                    isinstance(value, str) and _SAFE_VALUE.match(value)
+                    isinstance(value, str) and _SAFE_VALUE.fullmatch(value)
                 ):
                     fields[name] = value
     return BodySummary(

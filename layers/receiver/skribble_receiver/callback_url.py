@@ -76,7 +76,8 @@ def _validate_id(name: str, value: str | None) -> str | None:
     if value is None or value == "" or value == PLACEHOLDERS[name]:
         return None
     normalized = value.lower()
-    if not _ID_PATTERN.match(normalized):
+    # fullmatch, because `$` in match() also accepts a trailing newline.
+    if not _ID_PATTERN.fullmatch(normalized):
         # The value itself is not echoed: it is untrusted input of any length.
         raise MalformedCallback(
             f"invalid_{name}",
@@ -107,7 +108,11 @@ def parse_callback_ids(
     different values.
     """
     query = normalize_query(multi_value_query)
-    segments = [segment for segment in path_segments if segment]
+    # Only trailing empty segments (a trailing slash) are dropped: an empty
+    # segment in the middle keeps its position and reads as a missing id.
+    segments = list(path_segments)
+    while segments and not segments[-1]:
+        segments.pop()
     if len(segments) > len(ID_PARAMETERS):
         raise MalformedCallback(
             "too_many_path_segments",

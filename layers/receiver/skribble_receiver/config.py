@@ -82,7 +82,7 @@ class CallbackSettings(BaseModel):
         if isinstance(hosts, tuple):
             hosts = tuple(host.lower().rstrip(".") for host in hosts)
             for host in hosts:
-                if not _HOST_PATTERN.match(host):
+                if not _HOST_PATTERN.fullmatch(host):
                     raise ValueError(f"{host!r} is not a DNS host name")
         return hosts
 
@@ -95,7 +95,7 @@ class CallbackSettings(BaseModel):
         if isinstance(pins, tuple):
             normalized = frozenset(normalize_pin(pin) for pin in pins)
             for pin in normalized:
-                if not _PIN_PATTERN.match(pin):
+                if not _PIN_PATTERN.fullmatch(pin):
                     raise ValueError(
                         f"{pin!r} is not a SHA-256 fingerprint: expected 64 hex "
                         "digits, with or without colons"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from skribble_receiver.models import ClientCertificateInfo
+
 
 class CallbackError(Exception):
     """A delivery that ends with a 4xx or 503 answer.
@@ -31,7 +33,12 @@ class ClientCertificateRejected(CallbackError):
     so that its issuer and fingerprints can be logged for a rotation.
     """
 
-    def __init__(self, code: str, message: str, certificate: object = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        certificate: ClientCertificateInfo | None = None,
+    ) -> None:
         super().__init__(code, message)
         self.certificate = certificate
 

@@ -131,7 +131,7 @@ class CallbackReceiver:
             received_at=received_at,
             request_id=event.request_context.request_id or "unknown",
         )
-        summary = summarize_body(body, event.get_header_value("content-type"))
+        summary = summarize_body(body, event.headers.get("content-type"))
         deadline.require("record callback")
         outcome = self.records.record_delivery(
             key,
@@ -338,9 +338,7 @@ def error_response(error: CallbackError, settings: CallbackSettings) -> Response
         value=1,
     )
     log_keys: dict[str, Any] = {"reason": error.code, "status_code": status}
-    if isinstance(error, ClientCertificateRejected) and isinstance(
-        error.certificate, ClientCertificateInfo
-    ):
+    if isinstance(error, ClientCertificateRejected) and error.certificate:
         # Fingerprints and issuer, never the certificate itself: enough to
         # add the pin of a rotated certificate.
         log_keys |= {

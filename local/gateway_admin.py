@@ -1,0 +1,115 @@
+"""Plain HTTP control port of the local gateway, on loopback only.
+
+`GET /_local/health` reports that the stack runs. `GET /_local/outage` shows
+and `POST /_local/outage` with `{"enabled": true}` or `{"enabled": false}`
+switches an outage, during which the gateway answers every callback with 503
+and calls no function, as when the receiver is down. The demo uses it to show
+Skribble's retries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from local.gateway import Gateway
+from local.simulator.config import require_loopback_host
+
+logger = logging.getLogger("local.gateway")
+
+MAX_BODY_BYTES = 10_000
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    gateway: Gateway
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path == "/_local/health":
+            self._send(200, {"status": "ok"})
+        elif self.path == "/_local/outage":
+            self._send(200, self._outage_state())
+        else:
+            self._send(404, {"error": f"no route for GET {self.path}"})
+
+    def do_POST(self) -> None:
+        if self.path != "/_local/outage":
+            self._send(404, {"error": f"no route for POST {self.path}"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            self._send(400, {"error": "invalid Content-Length header"})
+            return
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(413, {"error": "body too large"})
+            return
+        try:
+            document = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            self._send(400, {"error": 'body is not JSON: send {"enabled": true}'})
+            return
+        enabled = document.get("enabled") if isinstance(document, dict) else None
+        if not isinstance(enabled, bool):
+            self._send(400, {"error": "missing 'enabled': send true or false"})
+            return
+        outage = self.server.gateway.outage
+        if enabled:
+            outage.set()
+            logger.warning("Outage switched on: every callback gets 503")
+        else:
+            outage.clear()
+            logger.info("Outage switched off: callbacks reach the functions again")
+        self._send(200, self._outage_state())
+
+    def _outage_state(self) -> dict[str, Any]:
+        return {"enabled": self.server.gateway.outage.is_set()}
+
+    def _send(self, status: int, document: dict[str, Any]) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("admin " + format, *args)
+
+
+class GatewayAdmin:
+    """The control port's HTTP server."""
+
+    def __init__(self, gateway: Gateway, host: str = "127.0.0.1", port: int = 0):
+        require_loopback_host(host)
+        self._server = _Server((host, port), _Handler)
+        self._server.gateway = gateway
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="gateway-admin",
+            daemon=True,
+        )
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

@@ -1,0 +1,25 @@
+# Local stack targets. The main Makefile includes this file and defines
+# PYTHON (the virtualenv's interpreter) and PYTHONPATH.
+
+# Ports of the local stack; 0 picks a free port on 127.0.0.1.
+GATEWAY_PORT ?= 0
+ADMIN_PORT ?= 0
+SIMULATOR_PORT ?= 0
+MOTO_PORT ?= 0
+# Simulated seconds per real second for Skribble's retry schedule.
+TIME_SCALE ?= 60
+
+.PHONY: dev demo e2e
+
+# Run the receiver locally with mutual TLS, moto and the Skribble simulator.
+dev: venv
+	$(PYTHON) -m local.stack --gateway-port $(GATEWAY_PORT) --admin-port $(ADMIN_PORT) \
+		--simulator-port $(SIMULATOR_PORT) --moto-port $(MOTO_PORT) --time-scale $(TIME_SCALE)
+
+# Run the demo scenario against the stack that `make dev` runs.
+demo: venv
+	$(PYTHON) -m local.demo
+
+# End-to-end tests over real sockets; each run starts its own stack.
+e2e: venv
+	$(VENV)/bin/pytest tests/e2e -m e2e
