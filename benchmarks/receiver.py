@@ -43,8 +43,14 @@ HANDLER_ENVIRONMENT = {
 }
 
 IMPORTS = {
-    "handler module (tracing off)": ("import app", {"POWERTOOLS_TRACE_DISABLED": "true"}),
-    "handler module (tracing on)": ("import app", {"POWERTOOLS_TRACE_DISABLED": "false"}),
+    "handler module (tracing off)": (
+        "import app",
+        {"POWERTOOLS_TRACE_DISABLED": "true"},
+    ),
+    "handler module (tracing on)": (
+        "import app",
+        {"POWERTOOLS_TRACE_DISABLED": "false"},
+    ),
     "boto3 + full Powertools": (
         "import boto3\n"
         "from aws_lambda_powertools import Logger, Metrics, Tracer\n"
@@ -154,7 +160,9 @@ def measure_calls(count: int) -> dict[str, Any]:
         import app  # type: ignore[import-not-found]
 
     context = LambdaContext()
-    leaf = make_leaf(make_intermediate(make_root("Bench Root"), "Bench CA"), "api.skribble.com")
+    leaf = make_leaf(
+        make_intermediate(make_root("Bench Root"), "Bench CA"), "api.skribble.com"
+    )
     certificate = client_cert_context(leaf.cert)
 
     def event(index: int) -> dict[str, Any]:
@@ -211,7 +219,9 @@ def main() -> None:
     print(f"\nImport time, median of {arguments.imports} fresh processes:")
     medians = {}
     for label, (statement, environment) in IMPORTS.items():
-        samples = [time_import(statement, environment) for _ in range(arguments.imports)]
+        samples = [
+            time_import(statement, environment) for _ in range(arguments.imports)
+        ]
         medians[label] = statistics.median(samples)
         print(f"  {label:32} {medians[label]:8.1f} ms")
     baseline = medians["boto3 + full Powertools"]

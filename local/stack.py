@@ -179,7 +179,7 @@ class LocalStack:
         self.simulator.start()
 
         # The audit function reads the simulator as its Skribble API, with
-        # the simulator's credentials in a secret, unless parameters say else.
+        # the simulator's credentials in a secret, unless parameters override them.
         audit_parameters = {
             "SkribbleApiBaseUrl": self.simulator.base_url + "/v2",
             "SkribbleCredentialsSecretArn": create_simulator_secret(

@@ -1,8 +1,8 @@
 """A plain HTTP stand-in for API Gateway in front of the callback functions.
 
-The simulator posts callbacks here; each request becomes a REST proxy event
-with Skribble's client certificate in `requestContext.identity.clientCert`
-and goes to the receiver app of its route, as the deployed stack does. While
+The simulator posts callbacks here. Each request becomes a REST proxy event
+with Skribble's client certificate in `requestContext.identity.clientCert`,
+and the receiver app of its route handles it, as in the deployed stack. While
 `down` is set, every request is answered 503 without reaching the receiver,
 which is how tests stage an outage.
 """

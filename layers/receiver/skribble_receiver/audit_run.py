@@ -1,9 +1,9 @@
 """One audit run: choose signature requests, audit them in parallel, report.
 
-A run audits, in this order and each once: the signature requests an earlier
-run left in the cursor, those with callback records first seen in the window
-(ActivityIndex), and those Skribble lists as updated in the window, which
-finds requests whose callbacks never reached the receiver. It stops starting
+A run audits each signature request once, in this order. First come those an
+earlier run left in the cursor, then those with callback records first seen
+in the window (ActivityIndex). Last come those Skribble lists as updated in
+the window, which finds requests whose callbacks never reached the receiver. It stops starting
 new work when its time budget ends and leaves the rest in the cursor.
 """
 
@@ -54,7 +54,7 @@ class AuditRunFailed(Exception):
 
 @dataclass(frozen=True)
 class AuditScope:
-    """What a run audits: a time window, or named signature requests."""
+    """Scope of a run: a time window, or named signature requests."""
 
     window_start: datetime
     window_end: datetime
@@ -266,7 +266,7 @@ class AuditRun:
         NOTE: Skribble's list has no filter on update time and its order is
         not documented, so the first `max_list_pages` pages are read whole.
         An account with more signature requests than that relies on the
-        ActivityIndex for the rest; the summary says `listing_complete: false`.
+        ActivityIndex for the rest, and the summary sets `listing_complete: false`.
         """
         changed: list[str] = []
         for page_number in range(1, self._max_list_pages + 1):
