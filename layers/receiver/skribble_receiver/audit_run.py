@@ -3,8 +3,9 @@
 A run audits each signature request once, in this order. First come those an
 earlier run left in the cursor, then those with callback records first seen
 in the window (ActivityIndex). Last come those Skribble lists as updated in
-the window, which finds requests whose callbacks never reached the receiver. It stops starting
-new work when its time budget ends and leaves the rest in the cursor.
+the window, which finds requests whose callbacks never reached the receiver.
+The run stops starting new work when its time budget ends and leaves the rest
+in the cursor.
 """
 
 from __future__ import annotations
