@@ -38,7 +38,7 @@ from local.functions import LocalFunction, runtimes
 from local.gateway import Gateway, server_context
 from local.gateway_admin import GatewayAdmin
 from local.moto_server import MotoServer
-from local.resources import StackResources, create_stack_resources
+from local.resources import StackResources, create_stack_resources, upload_truststore
 from local.routing import Router
 from local.simulator import Simulator, SimulatorConfig
 from local.simulator.config import require_loopback_host
@@ -186,8 +186,21 @@ class LocalStack:
                 self.simulator.config
             ),
         }
+        # The certificate expiry check reads the truststore from S3, where
+        # `make truststore` puts it for API Gateway.
+        truststore_uri, truststore_version = upload_truststore(
+            self.pki.truststore.read_bytes(), bucket="local-truststore"
+        )
+        truststore_parameters = {
+            "TruststoreUri": truststore_uri,
+            "TruststoreVersion": truststore_version,
+        }
         template = Template(
-            parameters={**audit_parameters, **config.parameters},
+            parameters={
+                **audit_parameters,
+                **truststore_parameters,
+                **config.parameters,
+            },
             resource_names=self.resources.as_resource_names(),
         )
         self._start_functions(template)
