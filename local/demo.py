@@ -4,7 +4,7 @@ The delivery scenario drives the Skribble simulator through signature
 requests with several signers: signed, declined, withdrawn, an
 identification error, URLs in query form (which Skribble HTML-encodes, so
 `&` arrives as `&amp;`), duplicate deliveries, and a window in which the
-gateway answers 503 so that Skribble retries. Then it compares what the
+gateway returns 503 so that Skribble retries. Then it compares what the
 simulator sent with the records in the table and the events on the bus and
 prints a summary.
 

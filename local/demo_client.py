@@ -88,12 +88,13 @@ def simulator_callbacks(
     return found
 
 
-def wait_for(condition: Callable[[], bool], what: str) -> None:
+def wait_for(condition: Callable[[], bool], description: str) -> None:
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
     while not condition():
         if time.monotonic() > deadline:
             raise DemoError(
-                f"Timed out after {SETTLE_TIMEOUT_SECONDS:.0f} s waiting for {what}"
+                f"Timed out after {SETTLE_TIMEOUT_SECONDS:.0f} s waiting for "
+                f"{description}"
             )
         time.sleep(0.1)
 

@@ -1,6 +1,6 @@
 """Outage scenario of the demo: Skribble gives up, and the audit recovers.
 
-The gateway answers 503 for longer than Skribble retries, so Skribble marks
+The gateway returns 503 for longer than Skribble retries, so Skribble marks
 the callbacks RESIGNATED and the table and the bus never see them. The
 summary then shows the gap. The stack's AuditFunction, invoked through the
 gateway's control port with the environment template.yaml gives it, reads
@@ -47,7 +47,7 @@ FINDING_COLUMNS = (
 
 @dataclass
 class OutageResult:
-    """What the outage scenario saw before, between and after its audit runs."""
+    """Observations of the outage scenario before, between and after its audit runs."""
 
     scenario: Scenario
     before: Summary
@@ -152,7 +152,7 @@ def run_outage(
 def _cause_missed_callbacks(
     stack: dict[str, Any], say: Callable[[str], None]
 ) -> Scenario:
-    """Fire callbacks while the gateway answers 503 until Skribble gives up."""
+    """Fire callbacks while the gateway returns 503 until Skribble gives up."""
     simulator = JsonClient(stack["simulator_url"])
     control = JsonClient(stack["admin_url"])
     urls = stack["callback_urls"]
@@ -319,6 +319,7 @@ def format_audit(audit: dict[str, Any], request_ids: list[str]) -> str:
         f"{requests['selected']} signature requests, errors {requests['failed']}.",
         "  " + ", ".join(f"{name} {value}" for name, value in counts.items()),
     ]
+
     findings = _findings_of(audit, request_ids)
     if not findings:
         lines.append("  No findings on the outage's signature requests.")
@@ -335,6 +336,7 @@ def format_audit(audit: dict[str, Any], request_ids: list[str]) -> str:
                 finding["action"],
             )
         )
+
     widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
     lines.append("")
     for index, row in enumerate(rows):

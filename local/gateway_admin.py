@@ -89,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, self._outage_state())
 
     def _invoke(self, name: str, event: Any) -> None:
-        """Run one function on `event`, answering as Lambda's Invoke API does."""
+        """Run one function on `event`; reply as Lambda's Invoke API does."""
         function = self.server.gateway.functions.get(name)
         if function is None:
             known = ", ".join(sorted(self.server.gateway.functions))
@@ -107,7 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
             result = function.invoke(event)
         except FunctionError as exc:
             logger.error("Function failed: %s", exc)
-            # Lambda answers 200 and flags the failure in a header.
+            # Lambda returns 200 and flags the failure in a header.
             self._send(
                 200,
                 {"errorType": "FunctionError", "errorMessage": str(exc)},
