@@ -16,9 +16,12 @@ dev: venv
 	$(PYTHON) -m local.stack --gateway-port $(GATEWAY_PORT) --admin-port $(ADMIN_PORT) \
 		--simulator-port $(SIMULATOR_PORT) --moto-port $(MOTO_PORT) --time-scale $(TIME_SCALE)
 
-# Run the demo scenario against the stack that `make dev` runs.
+# Demo scenarios: all, delivery or outage (Skribble gives up, the audit recovers).
+SCENARIO ?= all
+
+# Run the demo scenarios against the stack that `make dev` runs.
 demo: venv
-	$(PYTHON) -m local.demo
+	$(PYTHON) -m local.demo --scenario $(SCENARIO)
 
 # End-to-end tests over real sockets; each run starts its own stack.
 e2e: venv
