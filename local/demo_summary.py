@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from local.demo_client import (
     BusEvents,
@@ -15,9 +13,10 @@ from local.demo_client import (
     callback_records,
     simulator_callbacks,
 )
+from skribble_receiver.audit import key_from_url
+from skribble_receiver.models import CallbackType
 
 CALLBACK_TYPES = ("INITIATE", "START_SIGN", "UPDATE", "SUCCESS", "ERROR", "IDENT_ERROR")
-_PLACEHOLDER_PREFIX = "SKRIBBLE_"
 
 
 @dataclass
@@ -56,24 +55,19 @@ class Summary:
         return total
 
 
-def expected_record_key(url: str) -> tuple[str, str]:
-    """Return the (pk, sk) the receiver stores a callback URL under."""
-    parts = urlsplit(html.unescape(url))
-    segments = [segment for segment in parts.path.split("/") if segment]
-    route = segments[1].upper().replace("-", "_")
-    ids = segments[2:]
-    if not ids:
-        query = dict(parse_qsl(parts.query))
-        ids = [
-            query.get(name, "")
-            for name in ("signature_request_id", "document_id", "signature_id")
-        ]
-    values = [*ids, "", "", ""][:3]
-    request_id, document_id, signature_id = (
-        "-" if not value or value.startswith(_PLACEHOLDER_PREFIX) else value
-        for value in values
-    )
-    return f"SR#{request_id}", f"CALLBACK#{route}#{document_id}#{signature_id}"
+def expected_record_key(url: str, callback_type: str) -> tuple[str, str]:
+    """Return the (pk, sk) the receiver stores a callback under.
+
+    The key comes from the URL as the audit reads it. On a URL that several
+    callback types share, the receiver keeps the type in the key, because
+    the simulator's body names it.
+    """
+    key = key_from_url(url)
+    if key is None:
+        raise ValueError(f"the demo's callback URL {url!r} is not the receiver's")
+    if key.route_is_ambiguous:
+        key = key.model_copy(update={"type_in_key": CallbackType(callback_type)})
+    return key.pk, key.sk
 
 
 def summarize(
@@ -125,7 +119,7 @@ def compare(
         row.resignated += gave_up
         if callback["state"] not in ("COMPLETED", "RESIGNATED"):
             problems.append(f"{label}: simulator state is {callback['state']}")
-        key = expected_record_key(callback["url"])
+        key = expected_record_key(callback["url"], callback["type"])
         matched[key] += 1
         record = by_key.get(key)
         if record is None:

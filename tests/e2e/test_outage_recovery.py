@@ -69,7 +69,7 @@ def test_each_missed_callback_has_one_audit_record(outage):
     }
 
     for callback in _resignated(outage):
-        record = records[expected_record_key(callback["url"])]
+        record = records[expected_record_key(callback["url"], callback["type"])]
         assert record["record_source"]["S"] == "AUDIT"
         assert "recovered_at" in record
         assert record["event_status"]["S"] == "PUBLISHED"
