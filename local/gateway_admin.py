@@ -1,6 +1,7 @@
 """Plain HTTP control port of the local gateway, on loopback only.
 
-`GET /_local/health` reports that the stack runs. `GET /_local/outage` shows
+`GET /_local/health` reports that the stack runs, and how many of each
+function's workers finished their init phase. `GET /_local/outage` shows
 and `POST /_local/outage` with `{"enabled": true}` or `{"enabled": false}`
 switches an outage, during which the gateway answers every callback with 503
 and calls no function, as when the receiver is down. The demo uses it to show
@@ -43,7 +44,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/_local/health":
-            self._send(200, {"status": "ok"})
+            self._send(200, self._health())
         elif self.path == "/_local/outage":
             self._send(200, self._outage_state())
         else:
@@ -115,6 +116,16 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         self._send(200, result)
+
+    def _health(self) -> dict[str, Any]:
+        functions = self.server.gateway.functions
+        return {
+            "status": "ok",
+            "workers": {
+                name: {"ready": function.ready_workers, "total": function.workers}
+                for name, function in functions.items()
+            },
+        }
 
     def _outage_state(self) -> dict[str, Any]:
         return {"enabled": self.server.gateway.outage.is_set()}

@@ -7,7 +7,8 @@ Starts, all on loopback:
 2. the table, the bus and an SQS queue that receives every event, built from
    template.yaml's definitions;
 3. a local CA shaped like Skribble's chain, in `.local/pki/`;
-4. one worker process per function of template.yaml, with its environment;
+4. a pool of worker processes per function of template.yaml, with its
+   environment, like Lambda's concurrent execution environments;
 5. the HTTPS gateway with mutual TLS, and its control port;
 6. the Skribble simulator, which calls the gateway with the client
    certificate.
@@ -34,7 +35,7 @@ from typing import Any
 
 from local import logs
 from local.ca import LocalPki, ensure_pki
-from local.functions import LocalFunction, runtimes
+from local.functions import DEFAULT_WORKERS, LocalFunction, runtimes
 from local.gateway import Gateway, server_context
 from local.gateway_admin import GatewayAdmin
 from local.moto_server import MotoServer
@@ -84,6 +85,9 @@ class StackConfig:
     # Simulated seconds per real second: 60 makes Skribble's 10-minute retry
     # interval 10 real seconds.
     time_scale: float = 60.0
+    # Worker processes per function: concurrent invocations of one function
+    # run in parallel up to this number, as in Lambda's environments.
+    workers_per_function: int = DEFAULT_WORKERS
     parameters: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -226,6 +230,10 @@ class LocalStack:
         self.admin = GatewayAdmin(self.gateway, config.host, config.admin_port)
         self.admin.start()
 
+        # The spare workers' init phases run after the stack is ready, so
+        # that startup waits for one init phase per function, not several.
+        for function in self.functions.values():
+            function.start_spare_workers()
         self._write_stack_file()
         logger.info("Stack ready in %.1f s", time.monotonic() - started)
 
@@ -233,7 +241,7 @@ class LocalStack:
         environment = aws_environment(self.moto_url)
         for runtime in runtimes(template, ROOT):
             self.functions[runtime.spec.logical_id] = LocalFunction(
-                runtime, environment
+                runtime, environment, workers=self.config.workers_per_function
             )
         for function in self.functions.values():
             function.start()
@@ -251,7 +259,13 @@ class LocalStack:
                 f"{route.method} {route.path}"
                 for route in self.functions[name].runtime.spec.routes
             )
-            logger.info("%s ready (init %d ms): %s", name, milliseconds, routes)
+            logger.info(
+                "%s ready (init %d ms, pool of %d workers): %s",
+                name,
+                milliseconds,
+                self.functions[name].workers,
+                routes,
+            )
 
     def describe(self) -> dict[str, Any]:
         """Return what clients need: URLs, resource names and PKI paths."""
@@ -263,7 +277,7 @@ class LocalStack:
         return {
             "pid": os.getpid(),
             "function_pids": {
-                name: function.pid for name, function in self.functions.items()
+                name: function.pids for name, function in self.functions.items()
             },
             "region": REGION,
             "moto_url": self.moto_url,
@@ -392,6 +406,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="template parameter override, e.g. LogLevel=DEBUG",
     )
+    add(
+        "--workers-per-function",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="worker processes per function, i.e. concurrent invocations of "
+        "one function (default: %(default)s)",
+    )
     add("--log-level", default="INFO", help="log level (default: %(default)s)")
     return parser
 
@@ -405,6 +426,11 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             _parser().error(f"invalid --parameter {text!r}: expected NAME=VALUE")
         parameters[name] = value
+    if args.workers_per_function < 1:
+        _parser().error(
+            f"invalid --workers-per-function {args.workers_per_function}: "
+            "expected 1 or more"
+        )
     config = StackConfig(
         state_dir=args.state_dir.resolve(),
         host=args.host,
@@ -413,6 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         simulator_port=args.simulator_port,
         moto_port=args.moto_port,
         time_scale=args.time_scale,
+        workers_per_function=args.workers_per_function,
         parameters=parameters,
     )
     stopping = threading.Event()

@@ -8,13 +8,16 @@ SIMULATOR_PORT ?= 0
 MOTO_PORT ?= 0
 # Simulated seconds per real second for Skribble's retry schedule.
 TIME_SCALE ?= 60
+# Worker processes per function: how many invocations of one function run at once.
+WORKERS ?= 2
 
 .PHONY: dev demo e2e
 
 # Run the receiver locally with mutual TLS, moto and the Skribble simulator.
 dev: venv
 	$(PYTHON) -m local.stack --gateway-port $(GATEWAY_PORT) --admin-port $(ADMIN_PORT) \
-		--simulator-port $(SIMULATOR_PORT) --moto-port $(MOTO_PORT) --time-scale $(TIME_SCALE)
+		--simulator-port $(SIMULATOR_PORT) --moto-port $(MOTO_PORT) --time-scale $(TIME_SCALE) \
+		--workers-per-function $(WORKERS)
 
 # Demo scenarios: all, delivery or outage (Skribble gives up, the audit recovers).
 SCENARIO ?= all

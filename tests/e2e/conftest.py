@@ -70,7 +70,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         except subprocess.TimeoutExpired:
             process.kill()
             pytest.fail(f"local stack ignored SIGINT:\n{log_path.read_text()}")
-        leftover = [pid for pid in details["function_pids"].values() if _alive(pid)]
+        leftover = [
+            pid
+            for pids in details["function_pids"].values()
+            for pid in pids
+            if _alive(pid)
+        ]
         assert code == 0, log_path.read_text()
         assert leftover == [], "function workers outlived the stack"
         assert not stack_file.exists()
