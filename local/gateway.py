@@ -14,11 +14,13 @@ import base64
 import contextlib
 import json
 import logging
+import re
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Mapping
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -27,16 +29,23 @@ from cryptography import x509
 
 from local.apigw_event import client_cert_context, rest_proxy_event
 from local.functions import FunctionError, LocalFunction
-from local.routing import Router
-from local.simulator.callback_url import redact
+from local.request_body import BodyRejected, declared_length, read_body
+from local.routing import RouteMatch, Router
 from local.simulator.config import require_loopback_host
 
 logger = logging.getLogger("local.gateway")
 
-# API Gateway's payload limit for REST APIs.
-MAX_BODY_BYTES = 10 * 1024 * 1024
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
+# Seconds the gateway reads and drops the rest of a request it rejected.
+DISCARD_SECONDS = 2.0
+# The methods an API Gateway REST API has resource methods for; `ANY` stands
+# for all of them.
+API_GATEWAY_METHODS = frozenset(
+    ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+)
 _JSON = "application/json"
+# Reason words and codes such as "recorded" or "Missing Authentication Token".
+_LOGGABLE_REASON = re.compile(r"[A-Za-z][A-Za-z0-9_ ]{0,63}")
 
 
 def server_context(cert: str, key: str, truststore: str) -> ssl.SSLContext:
@@ -84,6 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "LocalApiGateway"
+    # Set when the gateway answers before reading the whole request.
+    discard_input = False
 
     def do_GET(self) -> None:
         self._proxy()
@@ -106,44 +117,95 @@ class _Handler(BaseHTTPRequestHandler):
     def do_OPTIONS(self) -> None:
         self._proxy()
 
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.command not in API_GATEWAY_METHODS:
+            # NOTE: the answer of a deployed API to TRACE, CONNECT or an unknown
+            # method is not verified; this is its answer to a method that no
+            # resource defines.
+            self._reject(403, "Missing Authentication Token")
+            return False
+        return True
+
+    def handle_expect_100(self) -> bool:
+        # Check the length before "100 Continue", so that a client such as
+        # curl does not send a body that is rejected anyway.
+        try:
+            declared_length(self.headers)
+        except BodyRejected as rejection:
+            self._reject(rejection.status, rejection.message)
+            return False
+        return super().handle_expect_100()
+
+    def send_error(
+        self, code: int, message: str | None = None, explain: str | None = None
+    ) -> None:
+        # The standard library's HTML error page, in API Gateway's JSON shape.
+        # `message` can quote the raw request line, so it is not used.
+        # A request line that failed to parse leaves request_version at
+        # HTTP/0.9, which would drop the status line and headers.
+        self.request_version = self.protocol_version
+        self._reject(code, HTTPStatus(code).phrase)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The request line holds the raw path and query; `_log_access`
+        # writes the line that replaces it.
+        pass
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("http " + format, *args)
 
+    def finish(self) -> None:
+        super().finish()
+        if self.discard_input:
+            _discard_input(self.connection)
+
+    def _reject(self, status: int, message: str) -> None:
+        """Answer with API Gateway's error shape and close the connection."""
+        started = time.monotonic()
+        self.close_connection = True
+        self.discard_input = True
+        status, headers, body = _message(status, message)
+        self._send(status, headers, body)
+        self._log_access(self._resource(), "(gateway)", status, message, started)
+
     def _proxy(self) -> None:
         started = time.monotonic()
-        status, headers, body, target = self._answer()
-        self._send(status, headers, body)
-        logger.info(
-            "%s %s -> %s -> %d %s (%d ms)",
-            self.command,
-            redact(self.path),
-            target,
-            status,
-            _summary(body),
-            (time.monotonic() - started) * 1000,
-        )
-
-    def _answer(self) -> tuple[int, list[tuple[str, str]], bytes, str]:
         gateway = self.server.gateway
+        route = gateway.router.match(self.command, urlsplit(self.path).path)
+        resource = "(no route)" if route is None else route.resource
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
+            body = read_body(self.headers, self.rfile)
+        except BodyRejected as rejection:
+            self._reject(rejection.status, rejection.message)
+            return
+        except (EOFError, OSError) as exc:
             self.close_connection = True
-            return (*_message(400, "Invalid Content-Length"), "(bad request)")
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            return (*_message(413, "Request Too Long"), "(body too large)")
-        body = self.rfile.read(length) if length else b""
+            logger.warning(
+                "%s %s -> client stopped sending the body: %s; no function called",
+                self.command,
+                resource,
+                exc,
+            )
+            return
         if gateway.outage.is_set():
-            return (*_message(503, "Service Unavailable"), "(outage switched on)")
+            status, headers, answer = _message(503, "Service Unavailable")
+            target = "(outage switched on)"
+        elif route is None:
+            status, headers, answer = _message(403, "Missing Authentication Token")
+            target = "(no route)"
+        else:
+            status, headers, answer = self._invoke(route, body)
+            target = route.function
+        self._send(status, headers, answer)
+        self._log_access(resource, target, status, _reason(answer), started)
 
+    def _invoke(
+        self, route: RouteMatch, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        gateway = self.server.gateway
         parts = urlsplit(self.path)
-        # NOTE: routes are matched at the root, as with the template's default
-        # empty BasePath; a non-empty BasePath is not stripped here.
-        route = gateway.router.match(self.command, parts.path)
-        if route is None:
-            return (*_message(403, "Missing Authentication Token"), "(no route)")
-
         peer = self.connection.getpeercert(binary_form=True)
         certificate = x509.load_der_x509_certificate(peer)
         event = rest_proxy_event(
@@ -169,21 +231,60 @@ class _Handler(BaseHTTPRequestHandler):
             result = gateway.functions[route.function].invoke(event)
         except FunctionError as exc:
             logger.error("Function failed: %s", exc)
-            status, headers, answer = _message(502, "Internal server error")
-            return status, headers, answer, route.function
+            return _message(502, "Internal server error")
         status, headers, answer = _response_from(result)
         headers.append(("x-amzn-RequestId", request_id))
-        return status, headers, answer, route.function
+        return status, headers, answer
+
+    def _resource(self) -> str:
+        """Return the matched resource path, never the raw path, for logs."""
+        path = getattr(self, "path", None)
+        command = getattr(self, "command", None)
+        if not path or not command:
+            return "-"
+        route = self.server.gateway.router.match(command, urlsplit(path).path)
+        return "(no route)" if route is None else route.resource
+
+    def _log_access(
+        self, resource: str, target: str, status: int, reason: str, started: float
+    ) -> None:
+        # Like the template's access log, which logs $context.resourcePath:
+        # the raw path and query can hold personal data and tokens.
+        logger.info(
+            "%s %s -> %s -> %d %s (%d ms)",
+            getattr(self, "command", None) or "-",
+            resource,
+            target,
+            status,
+            reason,
+            (time.monotonic() - started) * 1000,
+        )
 
     def _send(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self.send_response(status)
         for name, value in headers:
             if name.lower() not in ("content-length", "connection"):
                 self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _discard_input(connection: socket.socket) -> None:
+    """Read and drop what the client still sends, for DISCARD_SECONDS at most.
+
+    Closing a socket with unread input makes the kernel send a TCP reset,
+    which can reach the client before it has read the answer.
+    """
+    deadline = time.monotonic() + DISCARD_SECONDS
+    with contextlib.suppress(OSError):
+        while (remaining := deadline - time.monotonic()) > 0:
+            connection.settimeout(remaining)
+            if not connection.recv(65536):
+                return
 
 
 def _message(status: int, text: str) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -212,8 +313,12 @@ def _response_from(
     return status, headers, body
 
 
-def _summary(body: bytes) -> str:
-    """Return the status or error field of a JSON response, for the log line."""
+def _reason(body: bytes) -> str:
+    """Return the status, error or message field of a JSON answer, for logs.
+
+    Only a short word or code is returned: a field that could carry request
+    data, such as an e-mail address, is left out.
+    """
     try:
         document = json.loads(body)
     except ValueError:
@@ -221,8 +326,9 @@ def _summary(body: bytes) -> str:
     if not isinstance(document, dict):
         return ""
     for key in ("status", "error", "message"):
-        if key in document:
-            return str(document[key])
+        value = document.get(key)
+        if isinstance(value, str) and _LOGGABLE_REASON.fullmatch(value):
+            return value
     return ""
 
 

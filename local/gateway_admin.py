@@ -24,6 +24,7 @@ from typing import Any
 
 from local.functions import FunctionError
 from local.gateway import Gateway
+from local.request_body import BodyRejected, declared_length
 from local.simulator.config import require_loopback_host
 
 logger = logging.getLogger("local.gateway")
@@ -56,10 +57,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": f"no route for POST {self.path}"})
             return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
+            length = declared_length(self.headers)
+        except BodyRejected as rejection:
             self.close_connection = True
-            self._send(400, {"error": "invalid Content-Length header"})
+            self._send(rejection.status, {"error": rejection.message})
+            return
+        if length is None:
+            self.close_connection = True
+            self._send(411, {"error": "chunked body: send it with a Content-Length"})
             return
         if length > MAX_BODY_BYTES:
             self.close_connection = True
