@@ -43,6 +43,7 @@ def configure(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # moto's web server logs every AWS call, which the function lines cover.
-    for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
+    # moto's web server logs every AWS call, which the function lines cover,
+    # and its DynamoDB expression parser logs every token at debug level.
+    for noisy in ("werkzeug", "moto", "botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -46,7 +46,16 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     environment.pop("AWS_ENDPOINT_URL", None)
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.stack", "--state-dir", str(state_dir)],
+            [
+                sys.executable,
+                "-m",
+                "local.stack",
+                "--state-dir",
+                str(state_dir),
+                # The log checks then cover debug lines too.
+                "--log-level",
+                "DEBUG",
+            ],
             cwd=ROOT,
             env=environment,
             stdout=log,
