@@ -37,11 +37,15 @@ from skribble_receiver.models import (
     RecordSource,
 )
 from skribble_receiver.observability import logger
-from skribble_receiver.records import AuditRecords, RecoveredCallback, StoredCallback
 from skribble_receiver.skribble_api import (
     CallbackLogEntry,
     SignatureRequestSummary,
     SkribbleClient,
+)
+from skribble_receiver.stored_callbacks import (
+    AuditRecords,
+    RecoveredCallback,
+    StoredCallback,
 )
 
 ROUTE_BY_SEGMENT = {
