@@ -9,14 +9,14 @@ the client truststore holds only what API Gateway's truststore would hold.
 Files in the PKI folder (`.local/pki/` by default, which git ignores):
 
 - `truststore.pem`: client CA bundle (both roots and both intermediates, see
-  `next-client.pem`) in the PEM format
-  that API Gateway reads from S3 for mutual TLS.
+  `next-client.pem`) in the PEM format that API Gateway reads from S3 for
+  mutual TLS.
 - `client.pem` / `client-key.pem`: the api.skribble.com certificate followed
   by the intermediate and root, as Skribble sends them, and its key.
 - `intermediate.pem` / `intermediate-key.pem`: lets tests issue more clients.
 - `next-client.pem` / `next-client-key.pem`: the successor certificate for
   api.skribble.com, from a second intermediate under a second root, as a
-  renewal from another AlphaSSL CA would be. The truststore already holds
+  renewal from another AlphaSSL CA would be. The truststore already contains
   both chains, as during the overlap stage of a rotation, so the simulator
   can switch to it at run time (`make rotation-rehearsal`).
 - `next-intermediate.pem` / `next-intermediate-key.pem`: the successor's
@@ -157,8 +157,8 @@ def _write(directory: Path) -> LocalPki:
     root = make_root("Local GlobalSign Root CA (test)")
     intermediate = make_intermediate(root, "Local AlphaSSL CA (test)")
     client = make_leaf(intermediate, CLIENT_HOST, client=True, server=True)
-    # The successor keeps clientAuth: OpenSSL, which the local gateway uses
-    # for mutual TLS, rejects a client certificate without it.
+    # The successor carries clientAuth because OpenSSL, which the local
+    # gateway uses for mutual TLS, rejects a client certificate without it.
     next_root = make_root("Local GlobalSign Root R46 (test)")
     next_intermediate = make_intermediate(next_root, "Local AlphaSSL CA 2025 (test)")
     next_client = make_leaf(next_intermediate, CLIENT_HOST, client=True, server=True)

@@ -277,7 +277,7 @@ class Rehearsal:
                     sent.presented_sha256 = first.get("client_cert_sha256")
 
     def _evaluate(self, current_sha: str, next_sha: str) -> list[PhaseResult]:
-        records = self._records()
+        records = self.records()
         events = Counter(
             event["detail"].get("callback_id")
             for event in drain_events(
@@ -350,7 +350,7 @@ class Rehearsal:
                 )
         return row
 
-    def _records(self) -> dict[tuple[str, str], dict[str, Any]]:
+    def records(self) -> dict[tuple[str, str], dict[str, Any]]:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for pk in sorted({sent.pk for sent in self.sent}):
             items = self.dynamodb.query(
