@@ -370,8 +370,12 @@ Local stack is running (Ctrl-C stops it):
   table / bus           {details["table_name"]} / {details["bus_name"]}
   certificates          {Path(pki["client_cert"]).parent}
 
-Run the demo scenario from another terminal:
+Run the demo scenarios from another terminal:
   make demo
+
+Run the audit once, as its schedule would:
+  curl -X POST -d '{{}}' \\
+       {details["admin_url"]}/2015-03-31/functions/AuditFunction/invocations
 
 Send one callback yourself with curl:
   curl --cert {pki["client_cert"]} --key {pki["client_key"]} \\

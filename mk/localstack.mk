@@ -20,9 +20,12 @@ dev: venv
 		--simulator-port $(SIMULATOR_PORT) --moto-port $(MOTO_PORT) --time-scale $(TIME_SCALE) \
 		$(if $(filter 1,$(PIN_CLIENT_CERTS)),--pin-client-certificates)
 
-# Run the demo scenario against the stack that `make dev` runs.
+# Demo scenarios: all, delivery or outage (Skribble gives up, the audit recovers).
+SCENARIO ?= all
+
+# Run the demo scenarios against the stack that `make dev` runs.
 demo: venv
-	$(PYTHON) -m local.demo
+	$(PYTHON) -m local.demo --scenario $(SCENARIO)
 
 # End-to-end tests over real sockets; each run starts its own stack.
 e2e: venv

@@ -207,6 +207,25 @@ def key_from_url(url: str) -> CallbackKey | None:
     )
 
 
+def typed_key(
+    key: CallbackKey, entry: CallbackLogEntry, stored: dict[str, StoredCallback]
+) -> CallbackKey:
+    """Return the key of an entry on a URL that several callback types share.
+
+    The receiver keeps the type in the key when the body named it. So the
+    typed key is used when such a record exists, or when no record exists at
+    all, so that each missed callback is recovered into a record of its own.
+    A record without the type (the body named none) takes every entry of its
+    URL, as the receiver did.
+    """
+    if not key.route_is_ambiguous or entry.type not in CallbackType.__members__:
+        return key
+    typed = key.model_copy(update={"type_in_key": CallbackType(entry.type)})
+    if typed.sk in stored or key.sk not in stored:
+        return typed
+    return key
+
+
 class RequestAuditor:
     """Audits one signature request and repairs what it can."""
 
@@ -303,7 +322,7 @@ class RequestAuditor:
             if key is None or key.signature_request_id != signature_request_id:
                 unmatched.append(entry)
             else:
-                groups[key].append(entry)
+                groups[typed_key(key, entry, stored)].append(entry)
         claimed = set(groups)
         for entry in unmatched:
             fallback = next(

@@ -163,6 +163,9 @@ class CallbackRecords:
             if value is not None:
                 values[f":{name}"] = _string(value)
                 assignments.append(f"{name} = if_not_exists({name}, :{name})")
+        if key.type_in_key is not None:
+            values[":type_in_key"] = _string(key.type_in_key.value)
+            assignments.append("type_in_key = if_not_exists(type_in_key, :type_in_key)")
 
         with aws_call("record callback"):
             response = self._dynamodb.update_item(
@@ -360,6 +363,9 @@ def stored_callback(item: dict[str, Any]) -> StoredCallback:
         signature_request_id=item["signature_request_id"]["S"],
         document_id=item.get("document_id", {}).get("S"),
         signature_id=item.get("signature_id", {}).get("S"),
+        type_in_key=(
+            CallbackType(item["type_in_key"]["S"]) if "type_in_key" in item else None
+        ),
     )
     lease = item.get("publish_lease_until", {}).get("S")
     body = item.get("body_summary")
@@ -457,6 +463,8 @@ class AuditRecords(CallbackRecords):
             value = getattr(key, name)
             if value is not None:
                 item[name] = _string(value)
+        if key.type_in_key is not None:
+            item["type_in_key"] = _string(key.type_in_key.value)
         return _conditional_write(
             "recover callback",
             lambda: self._dynamodb.put_item(
