@@ -10,6 +10,9 @@ MOTO_PORT ?= 0
 TIME_SCALE ?= 60
 # Worker processes per function: how many invocations of one function run at once.
 WORKERS ?= 2
+# 1 pins the current and the next local client certificate, so that
+# `make rotation-rehearsal` rehearses a rotation with pins; 0 turns pins off.
+PIN_CLIENT_CERTS ?= 1
 
 .PHONY: dev demo e2e
 
@@ -17,7 +20,8 @@ WORKERS ?= 2
 dev: venv
 	$(PYTHON) -m local.stack --gateway-port $(GATEWAY_PORT) --admin-port $(ADMIN_PORT) \
 		--simulator-port $(SIMULATOR_PORT) --moto-port $(MOTO_PORT) --time-scale $(TIME_SCALE) \
-		--workers-per-function $(WORKERS)
+		--workers-per-function $(WORKERS) \
+		$(if $(filter 1,$(PIN_CLIENT_CERTS)),--pin-client-certificates)
 
 # Demo scenarios: all, delivery or outage (Skribble gives up, the audit recovers).
 SCENARIO ?= all

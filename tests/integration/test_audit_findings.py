@@ -171,3 +171,21 @@ def test_failing_request_does_not_stop_others(audit_bench: AuditBench) -> None:
     state = audit_bench.audit_state(unknown)
     assert state is not None
     assert state["outcome"] == "ERROR"
+
+
+def test_callbacks_sharing_a_record_are_reported(audit_bench: AuditBench) -> None:
+    # Two signers start signing one document: both START_SIGN callbacks go to
+    # the same update URL, so the receiver keeps one record for both.
+    request_id = audit_bench.create_request(
+        signatures=["anna@example.com", "ben@example.com"]
+    )
+    audit_bench.sim.step(request_id, "start-sign", signer="anna@example.com")
+    audit_bench.sim.step(request_id, "start-sign", signer="ben@example.com")
+    _completed(audit_bench, request_id)
+    wait_for(lambda: audit_bench.callback_records(request_id))
+
+    report = audit_bench.run_audit()
+
+    (record,) = audit_bench.callback_records(request_id)
+    assert record["callback_type"] == "START_SIGN"
+    assert report.total(Verdict.SHARED_RECORD, Action.NONE) == 1

@@ -37,11 +37,15 @@ from skribble_receiver.models import (
     RecordSource,
 )
 from skribble_receiver.observability import logger
-from skribble_receiver.records import AuditRecords, RecoveredCallback, StoredCallback
 from skribble_receiver.skribble_api import (
     CallbackLogEntry,
     SignatureRequestSummary,
     SkribbleClient,
+)
+from skribble_receiver.stored_callbacks import (
+    AuditRecords,
+    RecoveredCallback,
+    StoredCallback,
 )
 
 ROUTE_BY_SEGMENT = {
@@ -68,11 +72,13 @@ class Verdict(StrEnum):
     TYPE_UNCONFIRMED = "TYPE_UNCONFIRMED"
     AMBIGUOUS_TYPE = "AMBIGUOUS_TYPE"
     UNKNOWN_TYPE = "UNKNOWN_TYPE"
+    SHARED_RECORD = "SHARED_RECORD"
 
 
 ANOMALIES = frozenset(
     {
         Verdict.ACKNOWLEDGED_ELSEWHERE,
+        Verdict.SHARED_RECORD,
         Verdict.NOT_IN_SKRIBBLE_LOG,
         Verdict.AMBIGUOUS_TYPE,
         Verdict.UNKNOWN_TYPE,
@@ -278,6 +284,19 @@ class RequestAuditor:
                     self._classify(key, entry, stored, current_status)
                 )
             record = stored.get(key.sk)
+            if record is not None and len(group) > 1:
+                # Several of Skribble's callbacks went to one URL and so to
+                # one record: only the first was published.
+                result.findings.append(
+                    Finding(
+                        signature_request_id,
+                        Verdict.SHARED_RECORD,
+                        Action.NONE,
+                        record.callback_type.value,
+                        record.key.callback_id,
+                        detail=f"{len(group)} callbacks",
+                    )
+                )
             if record is not None and not record.type_confirmed:
                 result.findings.append(self._settle_type(record, group))
 
