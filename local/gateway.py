@@ -99,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "LocalApiGateway"
-    # Set when the gateway answers before reading the whole request.
+    # Set when the gateway responds before reading the whole request.
     discard_input = False
 
     def do_GET(self) -> None:
@@ -127,8 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not super().parse_request():
             return False
         if self.command not in API_GATEWAY_METHODS:
-            # NOTE: the answer of a deployed API to TRACE, CONNECT or an unknown
-            # method is not verified; this is its answer to a method that no
+            # NOTE: how a deployed API responds to TRACE, CONNECT or an unknown
+            # method is not verified. This is its response to a method that no
             # resource defines.
             self._reject(403, "Missing Authentication Token")
             return False
@@ -155,8 +155,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._reject(code, HTTPStatus(code).phrase)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # The request line holds the raw path and query; `_log_access`
-        # writes the line that replaces it.
+        # The standard access line contains the raw path and query.
+        # `_log_access` writes one with the matched resource instead.
         pass
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -168,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
             _discard_input(self.connection)
 
     def _reject(self, status: int, message: str) -> None:
-        """Answer with API Gateway's error shape and close the connection."""
+        """Send an error in API Gateway's shape and close the connection."""
         started = time.monotonic()
         self.close_connection = True
         self.discard_input = True
@@ -283,7 +283,7 @@ def _discard_input(connection: socket.socket) -> None:
     """Read and drop what the client still sends, for DISCARD_SECONDS at most.
 
     Closing a socket with unread input makes the kernel send a TCP reset,
-    which can reach the client before it has read the answer.
+    which can reach the client before it has read the response.
     """
     deadline = time.monotonic() + DISCARD_SECONDS
     with contextlib.suppress(OSError):
@@ -320,7 +320,7 @@ def _response_from(
 
 
 def _reason(body: bytes) -> str:
-    """Return the status, error or message field of a JSON answer, for logs.
+    """Return the status, error or message field of a JSON response, for logs.
 
     Only a short word or code is returned: a field that could carry request
     data, such as an e-mail address, is left out.

@@ -13,14 +13,14 @@ from io import BufferedIOBase
 
 # API Gateway's payload limit for REST APIs.
 MAX_BODY_BYTES = 10 * 1024 * 1024
-# Longest chunk-size line accepted: hex digits plus chunk extensions.
+# Maximum length of a chunk-size line: hex digits plus chunk extensions.
 _MAX_CHUNK_LINE_BYTES = 1024
 _DIGITS = re.compile(r"[0-9]+")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;.*)?\r?\n")
 
 
 class BodyRejected(Exception):
-    """A request body the gateway answers with an error instead of a function.
+    """A request body that gets an error response instead of reaching a function.
 
     `status` and `message` are API Gateway's status and error message.
     """

@@ -69,6 +69,6 @@ def test_concurrent_deliveries_keep_one_record(local_stack, dynamodb, sqs):
             assert body["error"] == "delivery_in_progress"
             assert retry_after is not None
     [record] = _records(local_stack, dynamodb, request_id)
-    # Every delivery, answered 200 or 503, counts before the race is decided.
+    # Every delivery counts, with a 200 or a 503, before the race is decided.
     assert record["delivery_count"]["N"] == str(DELIVERIES)
     assert len(_events(local_stack, sqs, request_id)) == 1

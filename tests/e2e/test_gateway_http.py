@@ -85,7 +85,7 @@ def test_body_over_limit_gets_413(local_stack, dynamodb, stack_log):
     request_id = str(uuid.uuid4())
     connection = _connection(local_stack)
     try:
-        # http.client sends the whole body before it reads the answer.
+        # http.client sends the whole body before it reads the response.
         connection.request(
             "POST", _success_path(request_id), body=b"x" * (MAX_BODY_BYTES + 1)
         )
