@@ -40,10 +40,11 @@ validate: venv
 build: venv
 	$(SAM) build --parameter-overrides Architecture=x86_64
 
-# What CI runs: the README's test command.
+# What CI runs: the README's test command. invoke-test runs `sam build` and
+# then the built functions in containers (see mk/invoke.mk).
 test: lint validate
 	$(VENV)/bin/pytest tests
-	$(MAKE) build
+	$(MAKE) invoke-test
 
 ci: test
 
