@@ -27,6 +27,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy layers local tools tests
+	$(PYTHON) -m tools.event_schemas --check
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit

@@ -114,3 +114,25 @@ def drain_events(
                 QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"]
             )
         wait_seconds = 0
+
+
+def upload_truststore(bundle: bytes, bucket: str) -> tuple[str, str]:
+    """Put a truststore bundle in a versioned bucket, as `make truststore` does.
+
+    Returns the TruststoreUri and TruststoreVersion template parameters.
+    """
+    from tools.truststore import upload_bundle
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={
+            "LocationConstraint": s3.meta.region_name  # type: ignore[typeddict-item]
+        },
+    )
+    s3.put_bucket_versioning(
+        Bucket=bucket, VersioningConfiguration={"Status": "Enabled"}
+    )
+    key = "skribble-truststore.pem"
+    version = upload_bundle(s3, bundle, bucket=bucket, key=key)
+    return f"s3://{bucket}/{key}", version

@@ -38,7 +38,7 @@ from local.functions import LocalFunction, runtimes
 from local.gateway import Gateway, server_context
 from local.gateway_admin import GatewayAdmin
 from local.moto_server import MotoServer
-from local.resources import StackResources, create_stack_resources
+from local.resources import StackResources, create_stack_resources, upload_truststore
 from local.routing import Router
 from local.simulator import Simulator, SimulatorConfig
 from local.simulator.config import require_loopback_host
@@ -101,6 +101,19 @@ def aws_environment(endpoint: str) -> dict[str, str]:
     }
 
 
+def create_simulator_secret(config: SimulatorConfig) -> str:
+    """Store the simulator's API credentials in Secrets Manager; return the ARN."""
+    import boto3
+
+    response = boto3.client("secretsmanager").create_secret(
+        Name="local-skribble-api",
+        SecretString=json.dumps(
+            {"username": config.username, "api_key": config.api_key}
+        ),
+    )
+    return str(response["ARN"])
+
+
 class LocalStack:
     """All parts of the local stack, started and stopped together.
 
@@ -151,8 +164,43 @@ class LocalStack:
             self.resources.bus_name,
         )
 
+        self.simulator = Simulator(
+            SimulatorConfig(
+                host=config.host,
+                port=config.simulator_port,
+                time_scale=config.time_scale,
+                client_cert=self.pki.client_cert,
+                client_key=self.pki.client_key,
+                ca_bundle=self.pki.server_ca,
+                # Skribble expects an answer within 5 seconds.
+                callback_timeout=5.0,
+            )
+        )
+        self.simulator.start()
+
+        # The audit function reads the simulator as its Skribble API, with
+        # the simulator's credentials in a secret, unless parameters override them.
+        audit_parameters = {
+            "SkribbleApiBaseUrl": self.simulator.base_url + "/v2",
+            "SkribbleCredentialsSecretArn": create_simulator_secret(
+                self.simulator.config
+            ),
+        }
+        # The certificate expiry check reads the truststore from S3, where
+        # `make truststore` puts it for API Gateway.
+        truststore_uri, truststore_version = upload_truststore(
+            self.pki.truststore.read_bytes(), bucket="local-truststore"
+        )
+        truststore_parameters = {
+            "TruststoreUri": truststore_uri,
+            "TruststoreVersion": truststore_version,
+        }
         template = Template(
-            parameters=config.parameters,
+            parameters={
+                **audit_parameters,
+                **truststore_parameters,
+                **config.parameters,
+            },
             resource_names=self.resources.as_resource_names(),
         )
         self._start_functions(template)
@@ -178,19 +226,6 @@ class LocalStack:
         self.admin = GatewayAdmin(self.gateway, config.host, config.admin_port)
         self.admin.start()
 
-        self.simulator = Simulator(
-            SimulatorConfig(
-                host=config.host,
-                port=config.simulator_port,
-                time_scale=config.time_scale,
-                client_cert=self.pki.client_cert,
-                client_key=self.pki.client_key,
-                ca_bundle=self.pki.server_ca,
-                # Skribble expects an answer within 5 seconds.
-                callback_timeout=5.0,
-            )
-        )
-        self.simulator.start()
         self._write_stack_file()
         logger.info("Stack ready in %.1f s", time.monotonic() - started)
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from skribble_receiver.expiry import EXPIRY_WARNING_DETAIL_TYPE, ExpiryWarning
 from skribble_receiver.models import (
     CallbackEventDetail,
     CallbackType,
@@ -60,6 +61,45 @@ def callback_event_schema(callback_type: CallbackType) -> dict[str, Any]:
     }
 
 
+def expiry_warning_schema() -> dict[str, Any]:
+    """Return the schema of the certificate expiry warning event."""
+    detail = ExpiryWarning.model_json_schema()
+    detail["additionalProperties"] = False
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": EXPIRY_WARNING_DETAIL_TYPE,
+        "description": (
+            "EventBridge event published once per certificate and threshold "
+            "(30 and 7 days) by the daily certificate expiry check."
+        ),
+        "type": "object",
+        "required": ["detail-type", "source", "detail", "id", "time"],
+        "properties": {
+            "version": {"type": "string"},
+            "id": {"type": "string"},
+            "detail-type": {"const": EXPIRY_WARNING_DETAIL_TYPE},
+            "source": {"const": EVENT_SOURCE},
+            "account": {"type": "string"},
+            "time": {"type": "string", "format": "date-time"},
+            "region": {"type": "string"},
+            "resources": {"type": "array", "items": {"type": "string"}},
+            "detail": detail,
+        },
+    }
+
+
+def generated_schemas() -> dict[Path, dict[str, Any]]:
+    """Return every generated schema by the file it belongs in."""
+    schemas = {
+        schema_path(callback_type): callback_event_schema(callback_type)
+        for callback_type in CallbackType
+    }
+    schemas[SCHEMA_DIR / "skribble-certificate-expiry-warning.json"] = (
+        expiry_warning_schema()
+    )
+    return schemas
+
+
 def render(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
@@ -74,9 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
 
     stale = []
-    for callback_type in CallbackType:
-        path = schema_path(callback_type)
-        text = render(callback_event_schema(callback_type))
+    for path, schema in generated_schemas().items():
+        text = render(schema)
         current = path.read_text() if path.exists() else None
         if current == text:
             continue

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,8 @@ from local.pki import Issued, make_intermediate, make_leaf, make_root
 from local.resources import StackResources, create_stack_resources
 from local.template import Template
 from skribble_receiver.config import CallbackSettings
+from tests.support.audit import AuditBench, create_credentials_secret
+from tests.support.gateway import ReceiverGateway
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,25 @@ def settings_for(stack: StackResources) -> Callable[..., CallbackSettings]:
         return CallbackSettings.model_validate(values)
 
     return make
+
+
+@pytest.fixture
+def audit_bench(
+    stack: StackResources,
+    settings_for: Callable[..., CallbackSettings],
+    skribble_chain: SkribbleChain,
+    start_simulator: Any,
+) -> Iterator[AuditBench]:
+    """Start a simulator whose two simulated hours pass in about two seconds,
+    and a receiver gateway in front of the callback functions."""
+    simulator, sim = start_simulator(time_scale=3600, duplicates=1)
+    gateway = ReceiverGateway(settings_for, skribble_chain.client.cert).start()
+    bench = AuditBench(
+        stack=stack,
+        simulator=simulator,
+        sim=sim,
+        gateway=gateway,
+        secret_arn=create_credentials_secret(),
+    )
+    yield bench
+    gateway.stop()

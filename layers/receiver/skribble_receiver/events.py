@@ -57,3 +57,32 @@ class EventPublisher:
             "publish_failed",
             f"EventBridge rejected the event ({error_code}). Retry later.",
         )
+
+    def publish_summary(
+        self, detail_type: str, detail_json: str, *, time: datetime, deadline: Deadline
+    ) -> str:
+        """Publish an event that is not a callback, such as an audit summary.
+
+        Retries a failed entry like `publish`; raises TransientFailure when
+        it still fails.
+        """
+        entry: PutEventsRequestEntryTypeDef = {
+            "EventBusName": self._bus_name,
+            "Source": self._source,
+            "DetailType": detail_type,
+            "Detail": detail_json,
+            "Resources": [],
+            "Time": time,
+        }
+        error_code = "unknown"
+        for _attempt in range(MAX_PUBLISH_ATTEMPTS):
+            deadline.require("publish summary event")
+            with aws_call("publish summary event"):
+                response = self._events.put_events(Entries=[entry])
+            if not response.get("FailedEntryCount"):
+                return str(response["Entries"][0]["EventId"])
+            error_code = str(response["Entries"][0].get("ErrorCode", "unknown"))
+        raise TransientFailure(
+            "publish_failed",
+            f"EventBridge rejected the summary event ({error_code}).",
+        )
