@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +24,17 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
-from local.resources import StackResources, create_stack_resources, drain_events
+from local.pki import make_intermediate, make_root, pem_bundle
+from local.resources import (
+    StackResources,
+    create_stack_resources,
+    drain_events,
+    upload_truststore,
+)
+from local.simulator import Simulator, SimulatorConfig
 from local.template import Template
+from tests.support.audit import create_credentials_secret
+from tests.support.pki import PkiFiles
 from tests.support.sam_local import (
     ROOT,
     Invocation,
@@ -30,6 +42,7 @@ from tests.support.sam_local import (
     sam_local_invoke,
     write_env_vars,
 )
+from tests.support.sim_client import SimClient, wait_for
 
 BUILT_TEMPLATE = os.environ.get("SAM_BUILT_TEMPLATE")
 
@@ -43,13 +56,18 @@ pytestmark = [
 ]
 
 EVENTS_DIR = ROOT / "events"
+TEMPLATE_FUNCTIONS = Template(
+    resource_names={"CallbacksTable": "table", "EventBus": "bus"}
+).functions()
 CALLBACK_TYPES = {
     spec.logical_id: spec.environment["CALLBACK_TYPE"]
-    for spec in Template(
-        resource_names={"CallbacksTable": "table", "EventBus": "bus"}
-    ).functions()
+    for spec in TEMPLATE_FUNCTIONS
     if "CALLBACK_TYPE" in spec.environment
 }
+# Functions that run on a schedule, each tested by its own test below.
+SCHEDULED_FUNCTIONS = {"AuditFunction", "CertificateExpiryFunction"}
+# Days until the truststore's intermediate expires: inside the 30-day warning.
+TRUSTSTORE_DAYS_LEFT = 20
 # The layer package that the broken build leaves out. The handler imports it
 # (through skribble_receiver) at init, as every callback function does.
 REMOVED_PACKAGE = "pydantic"
@@ -65,15 +83,28 @@ def sample_event(callback_type: str) -> Path:
     return EVENTS_DIR / f"{callback_type.lower()}.json"
 
 
-def callback_env_vars(stack: StackResources, aws_endpoint: str) -> dict[str, Any]:
-    """Return `--env-vars` blocks that point each callback function at moto."""
-    variables = {
+def stack_variables(stack: StackResources, aws_endpoint: str) -> dict[str, str]:
+    """Return the variables that point a function at the stack in moto."""
+    return {
         "TABLE_NAME": stack.table_name,
         "EVENT_BUS_NAME": stack.bus_name,
         "AWS_ENDPOINT_URL": aws_endpoint,
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
+
+
+def callback_env_vars(stack: StackResources, aws_endpoint: str) -> dict[str, Any]:
+    """Return `--env-vars` blocks that point each callback function at moto."""
+    variables = stack_variables(stack, aws_endpoint)
     return {logical_id: dict(variables) for logical_id in CALLBACK_TYPES}
+
+
+def closed_loopback_url() -> str:
+    """Return a URL on 127.0.0.1 whose port nothing listens on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
 
 
 def table_items(table_name: str) -> list[dict[str, Any]]:
@@ -89,6 +120,7 @@ def table_items(table_name: str) -> list[dict[str, Any]]:
 class CallbackRun:
     """The invocations of all callback functions and what they left behind."""
 
+    stack: StackResources
     invocations: dict[str, Invocation]
     records: list[dict[str, Any]]
     events: list[dict[str, Any]]
@@ -123,9 +155,16 @@ def callback_run(
             zip(CALLBACK_TYPES, pool.map(invoke, CALLBACK_TYPES), strict=True)
         )
     return CallbackRun(
+        stack=stack,
         invocations=invocations,
         records=table_items(stack.table_name),
         events=drain_events(stack.queue_url),
+    )
+
+
+def test_every_template_function_has_a_test():
+    assert {spec.logical_id for spec in TEMPLATE_FUNCTIONS} == (
+        set(CALLBACK_TYPES) | SCHEDULED_FUNCTIONS
     )
 
 
@@ -204,6 +243,131 @@ def test_function_logs_recorded_metric(callback_run, logical_id):
 
 def test_all_events_belong_to_invoked_functions(callback_run):
     assert len(callback_run.events) == len(CALLBACK_TYPES)
+
+
+def test_certificate_expiry_reads_callbacks_and_truststore(
+    callback_run, moto_endpoint, tmp_path
+):
+    """The expiry check finds the client certificate of the sample events."""
+    root = make_root("Invoke Test Root")
+    intermediate = make_intermediate(
+        root,
+        "Invoke Test CA",
+        not_after=datetime.now(UTC) + timedelta(days=TRUSTSTORE_DAYS_LEFT, hours=1),
+    )
+    stack = callback_run.stack
+    uri, version = upload_truststore(
+        pem_bundle(root, intermediate), bucket=f"ts-{stack.table_name}"
+    )
+    env_vars = write_env_vars(
+        tmp_path / "env.json",
+        {
+            "CertificateExpiryFunction": {
+                **stack_variables(stack, moto_endpoint),
+                "TRUSTSTORE_URI": uri,
+                "TRUSTSTORE_VERSION": version,
+            }
+        },
+    )
+
+    invocation = sam_local_invoke(
+        "CertificateExpiryFunction",
+        EVENTS_DIR / "certificate_expiry.json",
+        template=built_template(),
+        env_vars=env_vars,
+        aws_endpoint=moto_endpoint,
+    )
+
+    answer = invocation.answer()
+    assert answer["truststore_min_days_left"] == TRUSTSTORE_DAYS_LEFT
+    # The sample events carry a client certificate valid until 2099.
+    assert answer["client_days_left"] > 365 * 70
+    assert [item["threshold_days"] for item in answer["warnings"]] == [30]
+    [warning_event] = drain_events(stack.queue_url)
+    assert warning_event["detail-type"] == "Skribble Certificate Expiry Warning"
+    assert any(
+        record.get("TruststoreCertificateMinDaysLeft") == [float(TRUSTSTORE_DAYS_LEFT)]
+        for record in invocation.log_records()
+    )
+
+
+@pytest.fixture
+def simulator(pki: PkiFiles) -> Iterator[Simulator]:
+    """Start a Skribble simulator whose two retry hours pass in about 2 s."""
+    simulator = Simulator(
+        SimulatorConfig(
+            client_cert=pki.client_cert,
+            client_key=pki.client_key,
+            ca_bundle=pki.ca_cert,
+            callback_timeout=5.0,
+            time_scale=3600,
+        )
+    )
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+def test_audit_recovers_callbacks_skribble_gave_up(simulator, moto_endpoint, tmp_path):
+    """The audit logs in to the simulator and recovers two missed callbacks."""
+    sim = SimClient(simulator.base_url)
+    unreachable = closed_loopback_url()
+    ids = "SKRIBBLE_SIGNATURE_REQUEST_ID/SKRIBBLE_DOCUMENT_ID"
+    request_id = sim.create(
+        callback_success_url=f"{unreachable}/callbacks/success/{ids}",
+        callback_update_url=f"{unreachable}/callbacks/update/{ids}/SKRIBBLE_SIGNATURE_ID",
+        callback_error_url=f"{unreachable}/callbacks/error/{ids}",
+    )["id"]
+    sim.step(request_id, "sign")
+    wait_for(
+        lambda: (
+            [callback["state"] for callback in sim.callbacks(request_id)]
+            == ["RESIGNATED", "RESIGNATED"]
+        ),
+        timeout=30,
+    )
+    stack = create_stack_resources(Template(), prefix=f"audit-{uuid.uuid4().hex[:8]}")
+    env_vars = write_env_vars(
+        tmp_path / "env.json",
+        {
+            "AuditFunction": {
+                **stack_variables(stack, moto_endpoint),
+                "SKRIBBLE_API_BASE_URL": f"{simulator.base_url}/v2",
+                "SKRIBBLE_CREDENTIALS_SECRET_ARN": create_credentials_secret(),
+            }
+        },
+    )
+
+    invocation = sam_local_invoke(
+        "AuditFunction",
+        EVENTS_DIR / "audit.json",
+        template=built_template(),
+        env_vars=env_vars,
+        aws_endpoint=moto_endpoint,
+    )
+
+    summary = invocation.answer()
+    assert summary["complete"] is True
+    assert summary["signature_requests"]["audited"] == 1
+    assert summary["callbacks"]["recovered"] == 2
+    records = [
+        item
+        for item in table_items(stack.table_name)
+        if item.get("record_type") == "CALLBACK"
+    ]
+    assert sorted(record["route_type"] for record in records) == ["SUCCESS", "UPDATE"]
+    assert {record["record_source"] for record in records} == {"AUDIT"}
+    events = drain_events(stack.queue_url)
+    recovered = [
+        event
+        for event in events
+        if event["detail-type"].startswith("Skribble Callback")
+    ]
+    assert len(recovered) == 2
+    assert all(event["detail"]["recovered"] is True for event in recovered)
+    assert [event["detail-type"] for event in events].count(
+        "Skribble Audit Completed"
+    ) == 1
 
 
 def test_broken_layer_fails_with_import_error(moto_endpoint, tmp_path):
