@@ -376,7 +376,9 @@ def test_broken_layer_fails_with_import_error(moto_endpoint, tmp_path):
     # Hard links make the copy cheap. Removing the package unlinks only the
     # copy's names, so the real build stays intact.
     shutil.copytree(built_template().parent, broken_build, copy_function=os.link)
-    shutil.rmtree(broken_build / "ReceiverLayer" / "python" / REMOVED_PACKAGE)
+    package = broken_build / "ReceiverLayer" / "python" / REMOVED_PACKAGE
+    assert package.is_dir(), f"the built layer lacks {REMOVED_PACKAGE} already"
+    shutil.rmtree(package)
     stack = create_stack_resources(Template(), prefix=f"broken-{uuid.uuid4().hex[:8]}")
     env_vars = write_env_vars(
         tmp_path / "env.json", callback_env_vars(stack, moto_endpoint)
