@@ -1,4 +1,4 @@
-"""The built functions answer their sample events in Lambda containers.
+"""The built functions handle their sample events in Lambda containers.
 
 Each function of the `sam build` output runs through `sam local invoke`, with
 the built layer imported the way the Lambda runtime imports it, against moto
@@ -149,7 +149,7 @@ def callback_run(
     # SAM CLI rebuilds its image for a template-defined layer on every invoke
     # (about 5 s), but concurrent invokes wait under a file lock for one build
     # and share it. More parallel invokes than CPU cores make cold starts slow
-    # enough to hit the function timeout and the receiver's answer deadline.
+    # enough to hit the function timeout and the receiver's response deadline.
     with ThreadPoolExecutor(max_workers=INVOKE_WORKERS) as pool:
         invocations = dict(
             zip(CALLBACK_TYPES, pool.map(invoke, CALLBACK_TYPES), strict=True)
@@ -180,11 +180,11 @@ def test_template_has_six_callback_functions():
 
 
 @pytest.mark.parametrize("logical_id", sorted(CALLBACK_TYPES))
-def test_function_answers_recorded(callback_run, logical_id):
-    answer = callback_run.invocations[logical_id].answer()
+def test_function_returns_recorded(callback_run, logical_id):
+    response = callback_run.invocations[logical_id].response()
 
-    assert answer["statusCode"] == 200
-    body = json.loads(answer["body"])
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
     assert body["status"] == "recorded"
     assert body["callback_id"]
 
@@ -192,7 +192,7 @@ def test_function_answers_recorded(callback_run, logical_id):
 @pytest.mark.parametrize("logical_id", sorted(CALLBACK_TYPES))
 def test_function_writes_one_callback_record(callback_run, logical_id):
     callback_type = CALLBACK_TYPES[logical_id]
-    callback_id = json.loads(callback_run.invocations[logical_id].answer()["body"])[
+    callback_id = json.loads(callback_run.invocations[logical_id].response()["body"])[
         "callback_id"
     ]
 
@@ -212,7 +212,7 @@ def test_function_writes_one_callback_record(callback_run, logical_id):
 @pytest.mark.parametrize("logical_id", sorted(CALLBACK_TYPES))
 def test_function_publishes_one_event(callback_run, logical_id):
     callback_type = CALLBACK_TYPES[logical_id]
-    callback_id = json.loads(callback_run.invocations[logical_id].answer()["body"])[
+    callback_id = json.loads(callback_run.invocations[logical_id].response()["body"])[
         "callback_id"
     ]
 
@@ -278,11 +278,11 @@ def test_certificate_expiry_reads_callbacks_and_truststore(
         aws_endpoint=moto_endpoint,
     )
 
-    answer = invocation.answer()
-    assert answer["truststore_min_days_left"] == TRUSTSTORE_DAYS_LEFT
+    response = invocation.response()
+    assert response["truststore_min_days_left"] == TRUSTSTORE_DAYS_LEFT
     # The sample events carry a client certificate valid until 2099.
-    assert answer["client_days_left"] > 365 * 70
-    assert [item["threshold_days"] for item in answer["warnings"]] == [30]
+    assert response["client_days_left"] > 365 * 70
+    assert [item["threshold_days"] for item in response["warnings"]] == [30]
     [warning_event] = drain_events(stack.queue_url)
     assert warning_event["detail-type"] == "Skribble Certificate Expiry Warning"
     assert any(
@@ -346,7 +346,7 @@ def test_audit_recovers_callbacks_skribble_gave_up(simulator, moto_endpoint, tmp
         aws_endpoint=moto_endpoint,
     )
 
-    summary = invocation.answer()
+    summary = invocation.response()
     assert summary["complete"] is True
     assert summary["signature_requests"]["audited"] == 1
     assert summary["callbacks"]["recovered"] == 2
@@ -393,7 +393,7 @@ def test_broken_layer_fails_with_import_error(moto_endpoint, tmp_path):
     )
 
     with pytest.raises(InvocationFailed, match=r"Runtime\.ImportModuleError") as failed:
-        invocation.answer()
+        invocation.response()
     assert f"No module named '{REMOVED_PACKAGE}'" in str(failed.value)
     assert table_items(stack.table_name) == []
     assert drain_events(stack.queue_url) == []

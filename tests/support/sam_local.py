@@ -1,8 +1,8 @@
 """Run built functions in containers with `sam local invoke` and read the result.
 
 SAM CLI 1.170 exits with 0 even when the handler fails (an import error, an
-unhandled exception), so the result is read from the output: the function's
-answer is the last line of stdout, and the function's own logs are in
+unhandled exception), so the result is read from the output. The function's
+response is the last line of stdout, and the function's own logs are in
 stderr next to SAM CLI's messages.
 """
 
@@ -25,7 +25,7 @@ INVOKE_TIMEOUT_SECONDS = 180
 
 
 class InvocationFailed(AssertionError):
-    """Raised when an invoke did not return the function's answer."""
+    """Raised when an invoke did not return the function's response."""
 
 
 @dataclass(frozen=True)
@@ -37,35 +37,37 @@ class Invocation:
     stdout: str
     stderr: str
 
-    def answer(self) -> dict[str, Any]:
-        """Return the function's answer, or raise InvocationFailed.
+    def response(self) -> dict[str, Any]:
+        """Return the function's response, or raise InvocationFailed.
 
         A failed handler makes SAM CLI print Lambda's error object
-        (`errorType`, `errorMessage`) in place of the answer.
+        (`errorType`, `errorMessage`) in place of the response.
         """
         lines = [line for line in self.stdout.splitlines() if line.strip()]
         if self.returncode != 0 or not lines:
             raise InvocationFailed(
                 f"sam local invoke {self.function_id} exited with "
-                f"{self.returncode} and printed no answer; its output ends:\n"
+                f"{self.returncode} and printed no response; its output ends:\n"
                 f"{self.stderr[-4000:]}"
             )
         try:
-            answer = json.loads(lines[-1])
+            response = json.loads(lines[-1])
         except json.JSONDecodeError as exc:
             raise InvocationFailed(
-                f"{self.function_id} printed an answer that is not JSON: "
+                f"{self.function_id} printed a response that is not JSON: "
                 f"{lines[-1][:500]!r}"
             ) from exc
-        if not isinstance(answer, dict):
-            raise InvocationFailed(f"{self.function_id} answered {answer!r}")
-        if "errorType" in answer:
+        if not isinstance(response, dict):
             raise InvocationFailed(
-                f"{self.function_id} failed with {answer['errorType']}: "
-                f"{answer.get('errorMessage')}; its output ends:\n"
+                f"{self.function_id} returned {response!r}, expected a JSON object"
+            )
+        if "errorType" in response:
+            raise InvocationFailed(
+                f"{self.function_id} failed with {response['errorType']}: "
+                f"{response.get('errorMessage')}; its output ends:\n"
                 f"{self.stderr[-4000:]}"
             )
-        return answer
+        return response
 
     def log_records(self) -> list[dict[str, Any]]:
         """Return the JSON lines the function logged (logs and EMF metrics)."""
