@@ -5,9 +5,10 @@ BUILT_TEMPLATE := .aws-sam/build/template.yaml
 
 .PHONY: invoke-test
 
-# Starts a Docker engine and builds the Lambda base image stand-in when they
-# are missing (both need root the first time), runs `sam build` for x86_64,
-# then invokes every function against moto on 127.0.0.1.
+# Runs `sam build` for x86_64 (the build prerequisite), starts a Docker engine
+# and builds the Lambda base image stand-in when they are missing (both need
+# root the first time), then invokes every function against moto and the
+# Skribble simulator on 127.0.0.1.
 invoke-test: build
 	scripts/docker-engine.sh
 	scripts/lambda-base-image.sh
