@@ -8,11 +8,19 @@ the client truststore holds only what API Gateway's truststore would hold.
 
 Files in the PKI folder (`.local/pki/` by default, which git ignores):
 
-- `truststore.pem`: client CA bundle (root, intermediate) in the PEM format
-  that API Gateway reads from S3 for mutual TLS.
+- `truststore.pem`: client CA bundle (both roots and both intermediates, see
+  `next-client.pem`) in the PEM format that API Gateway reads from S3 for
+  mutual TLS.
 - `client.pem` / `client-key.pem`: the api.skribble.com certificate followed
   by the intermediate and root, as Skribble sends them, and its key.
 - `intermediate.pem` / `intermediate-key.pem`: lets tests issue more clients.
+- `next-client.pem` / `next-client-key.pem`: the successor certificate for
+  api.skribble.com, from a second intermediate under a second root, as a
+  renewal from another AlphaSSL CA would be. The truststore already contains
+  both chains, as during the overlap stage of a rotation, so the simulator
+  can switch to it at run time (`make rotation-rehearsal`).
+- `next-intermediate.pem` / `next-intermediate-key.pem`: the successor's
+  issuing CA, to issue variants of the successor (for example serverAuth only).
 - `server.pem` / `server-key.pem` / `server-ca.pem`: the gateway's server
   certificate, its key, and the root that clients use to verify it.
 """
@@ -20,11 +28,12 @@ Files in the PKI folder (`.local/pki/` by default, which git ignores):
 from __future__ import annotations
 
 import datetime
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from local.pki import Issued, make_intermediate, make_leaf, make_root, pem_bundle
@@ -61,6 +70,22 @@ class LocalPki:
         return self.directory / "client-key.pem"
 
     @property
+    def next_client_cert(self) -> Path:
+        return self.directory / "next-client.pem"
+
+    @property
+    def next_client_key(self) -> Path:
+        return self.directory / "next-client-key.pem"
+
+    @property
+    def next_intermediate_cert(self) -> Path:
+        return self.directory / "next-intermediate.pem"
+
+    @property
+    def next_intermediate_key(self) -> Path:
+        return self.directory / "next-intermediate-key.pem"
+
+    @property
     def server_cert(self) -> Path:
         return self.directory / "server.pem"
 
@@ -71,6 +96,47 @@ class LocalPki:
     @property
     def server_ca(self) -> Path:
         return self.directory / "server-ca.pem"
+
+
+@dataclass(frozen=True)
+class ClientCertificate:
+    """A client certificate file, its key file and the values that pin it."""
+
+    cert: Path
+    key: Path
+    sha256: str
+    public_key_sha256: str
+
+    @classmethod
+    def from_files(cls, cert: Path, key: Path) -> ClientCertificate:
+        """Read the first certificate of `cert`, which is the leaf in a chain file."""
+        leaf = x509.load_pem_x509_certificate(cert.read_bytes())
+        spki = leaf.public_key().public_bytes(
+            serialization.Encoding.DER,
+            serialization.PublicFormat.SubjectPublicKeyInfo,
+        )
+        return cls(
+            cert=cert,
+            key=key,
+            sha256=leaf.fingerprint(hashes.SHA256()).hex(),
+            public_key_sha256=hashlib.sha256(spki).hexdigest(),
+        )
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "cert": str(self.cert),
+            "key": str(self.key),
+            "sha256": self.sha256,
+            "public_key_sha256": self.public_key_sha256,
+        }
+
+
+def client_certificates(pki: LocalPki) -> dict[str, ClientCertificate]:
+    """Return the current and the next client certificate by name."""
+    return {
+        "current": ClientCertificate.from_files(pki.client_cert, pki.client_key),
+        "next": ClientCertificate.from_files(pki.next_client_cert, pki.next_client_key),
+    }
 
 
 def ensure_pki(directory: Path) -> LocalPki:
@@ -91,12 +157,17 @@ def _write(directory: Path) -> LocalPki:
     root = make_root("Local GlobalSign Root CA (test)")
     intermediate = make_intermediate(root, "Local AlphaSSL CA (test)")
     client = make_leaf(intermediate, CLIENT_HOST, client=True, server=True)
+    # The successor carries clientAuth because OpenSSL, which the local
+    # gateway uses for mutual TLS, rejects a client certificate without it.
+    next_root = make_root("Local GlobalSign Root R46 (test)")
+    next_intermediate = make_intermediate(next_root, "Local AlphaSSL CA 2025 (test)")
+    next_client = make_leaf(next_intermediate, CLIENT_HOST, client=True, server=True)
     server_root = make_root("Local Server Root CA (test)")
     server = make_leaf(
         server_root, SERVER_HOST, client=False, server=True, ip_addresses=SERVER_IPS
     )
 
-    truststore = pem_bundle(root, intermediate)
+    truststore = pem_bundle(root, intermediate, next_root, next_intermediate)
     report = check_bundle(truststore, now=datetime.datetime.now(datetime.UTC))
     if not report.ok:
         problems = "; ".join(str(finding) for finding in report.errors)
@@ -109,6 +180,11 @@ def _write(directory: Path) -> LocalPki:
     intermediate.write(
         directory / "intermediate.pem", directory / "intermediate-key.pem"
     )
+    pki.next_client_cert.write_bytes(
+        pem_bundle(next_client, next_intermediate, next_root)
+    )
+    _write_key(next_client, pki.next_client_key)
+    next_intermediate.write(pki.next_intermediate_cert, pki.next_intermediate_key)
     server.write(pki.server_cert, pki.server_key)
     pki.server_ca.write_bytes(server_root.pem())
     return pki
@@ -126,6 +202,10 @@ def _load(directory: Path) -> LocalPki | None:
         "client-key.pem",
         "intermediate.pem",
         "intermediate-key.pem",
+        "next-client.pem",
+        "next-client-key.pem",
+        "next-intermediate.pem",
+        "next-intermediate-key.pem",
         "server.pem",
         "server-key.pem",
         "server-ca.pem",
@@ -141,7 +221,7 @@ def _load(directory: Path) -> LocalPki | None:
         )
         leaves = [
             x509.load_pem_x509_certificate((directory / name).read_bytes())
-            for name in ("client.pem", "server.pem")
+            for name in ("client.pem", "next-client.pem", "server.pem")
         ]
     except ValueError:
         return None

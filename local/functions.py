@@ -41,6 +41,13 @@ SHOWN_LOG_KEYS = (
     "published_now",
     "reason",
     "status_code",
+    # The audit's findings and run totals.
+    "verdict",
+    "action",
+    "selected",
+    "missed",
+    "recovered",
+    "anomalies",
 )
 
 

@@ -62,6 +62,12 @@ class _Server(ThreadingHTTPServer):
             connection = self.gateway.tls.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             reason = getattr(exc, "reason", None) or str(exc)
+            # OpenSSL's verify message names the check that failed, for
+            # example "unsuitable certificate purpose" for a client
+            # certificate without the clientAuth extended key usage.
+            verify_message = getattr(exc, "verify_message", None)
+            if verify_message:
+                reason = f"{reason} ({verify_message})"
             logger.warning(
                 "TLS handshake failed from %s:%s: %s; no function called",
                 client_address[0],

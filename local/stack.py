@@ -33,7 +33,7 @@ from types import FrameType
 from typing import Any
 
 from local import logs
-from local.ca import LocalPki, ensure_pki
+from local.ca import ClientCertificate, LocalPki, client_certificates, ensure_pki
 from local.functions import LocalFunction, runtimes
 from local.gateway import Gateway, server_context
 from local.gateway_admin import GatewayAdmin
@@ -84,6 +84,9 @@ class StackConfig:
     # Simulated seconds per real second: 60 makes Skribble's 10-minute retry
     # interval 10 real seconds.
     time_scale: float = 60.0
+    # Pin the current and the next client certificate, as during the overlap
+    # stage of a rotation; an explicit ClientCertSha256Pins parameter wins.
+    pin_client_certificates: bool = False
     parameters: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -132,6 +135,10 @@ class LocalStack:
         self.gateway: Gateway | None = None
         self.admin: GatewayAdmin | None = None
         self.simulator: Simulator | None = None
+        self.client_certificates: dict[str, ClientCertificate] = {}
+        self.pin_parameters: dict[str, str] = {}
+        # Template parameters the functions run with, overrides included.
+        self.parameters: dict[str, str] = {}
 
     def start(self) -> None:
         """Start every part, or stop the ones started and raise."""
@@ -145,7 +152,22 @@ class LocalStack:
         config = self.config
         started = time.monotonic()
         self.pki = ensure_pki(config.state_dir / "pki")
+        self.client_certificates = client_certificates(self.pki)
         logger.info("PKI ready in %s", self.pki.directory)
+        if config.pin_client_certificates:
+            self.pin_parameters = {
+                "ClientCertSha256Pins": ",".join(
+                    certificate.sha256
+                    for certificate in self.client_certificates.values()
+                )
+            }
+            logger.info(
+                "Pinning client certificates %s",
+                ", ".join(
+                    f"{name} {certificate.sha256[:12]}"
+                    for name, certificate in self.client_certificates.items()
+                ),
+            )
 
         # This moto server serializes requests, so that concurrent
         # UpdateItem calls on one item stay atomic as in DynamoDB.
@@ -172,6 +194,10 @@ class LocalStack:
                 client_cert=self.pki.client_cert,
                 client_key=self.pki.client_key,
                 ca_bundle=self.pki.server_ca,
+                named_client_certificates={
+                    name: (certificate.cert, certificate.key)
+                    for name, certificate in self.client_certificates.items()
+                },
                 # Skribble expects an answer within 5 seconds.
                 callback_timeout=5.0,
             )
@@ -195,12 +221,14 @@ class LocalStack:
             "TruststoreUri": truststore_uri,
             "TruststoreVersion": truststore_version,
         }
+        self.parameters = {
+            **audit_parameters,
+            **truststore_parameters,
+            **self.pin_parameters,
+            **config.parameters,
+        }
         template = Template(
-            parameters={
-                **audit_parameters,
-                **truststore_parameters,
-                **config.parameters,
-            },
+            parameters=self.parameters,
             resource_names=self.resources.as_resource_names(),
         )
         self._start_functions(template)
@@ -280,6 +308,17 @@ class LocalStack:
                 "server_ca": str(self.pki.server_ca),
                 "intermediate_cert": str(self.pki.directory / "intermediate.pem"),
                 "intermediate_key": str(self.pki.directory / "intermediate-key.pem"),
+                "next_intermediate_cert": str(self.pki.next_intermediate_cert),
+                "next_intermediate_key": str(self.pki.next_intermediate_key),
+            },
+            "client_certificates": {
+                name: certificate.describe()
+                for name, certificate in self.client_certificates.items()
+            },
+            # The pin parameters the functions run with; empty turns pinning off.
+            "client_pins": {
+                name: self.parameters.get(name, "")
+                for name in ("ClientCertSha256Pins", "ClientPublicKeySha256Pins")
             },
             "callback_urls": {
                 name: self.gateway.url + path for name, path in CALLBACK_PATHS.items()
@@ -331,8 +370,12 @@ Local stack is running (Ctrl-C stops it):
   table / bus           {details["table_name"]} / {details["bus_name"]}
   certificates          {Path(pki["client_cert"]).parent}
 
-Run the demo scenario from another terminal:
+Run the demo scenarios from another terminal:
   make demo
+
+Run the audit once, as its schedule would:
+  curl -X POST -d '{{}}' \\
+       {details["admin_url"]}/2015-03-31/functions/AuditFunction/invocations
 
 Send one callback yourself with curl:
   curl --cert {pki["client_cert"]} --key {pki["client_key"]} \\
@@ -388,6 +431,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="template parameter override, e.g. LogLevel=DEBUG",
     )
+    add(
+        "--pin-client-certificates",
+        action="store_true",
+        help="set ClientCertSha256Pins to the current and the next client "
+        "certificate, as during a rotation's overlap",
+    )
     add("--log-level", default="INFO", help="log level (default: %(default)s)")
     return parser
 
@@ -409,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         simulator_port=args.simulator_port,
         moto_port=args.moto_port,
         time_scale=args.time_scale,
+        pin_client_certificates=args.pin_client_certificates,
         parameters=parameters,
     )
     stopping = threading.Event()

@@ -19,7 +19,7 @@ settings = AuditSettings.from_environ()
 audit_run = create_audit_run(settings)
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from skribble_receiver.observability import capture_lambda_handler, logger, metr
 settings = ExpirySettings.from_environ()
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 @capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

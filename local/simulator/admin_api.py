@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from .client_certificate import ClientCertificates
 from .clock import SimClock, iso_timestamp
 from .faults import Faults
 from .http_types import BadRequest, Request, Response, json_response
@@ -14,6 +17,8 @@ from .state import Callback, Store
 from .views import callback_detail, signature_response
 
 Route = tuple[str, str, Callable[..., Response]]
+
+logger = logging.getLogger("local.simulator.admin")
 
 
 class AdminApi:
@@ -26,6 +31,7 @@ class AdminApi:
         clock: SimClock,
         faults: Faults,
         tokens: TokenIssuer,
+        certificates: ClientCertificates,
         owner: str,
         base_url: Callable[[], str],
     ) -> None:
@@ -34,6 +40,7 @@ class AdminApi:
         self._clock = clock
         self._faults = faults
         self._tokens = tokens
+        self._certificates = certificates
         self._owner = owner
         self._base_url = base_url
 
@@ -53,6 +60,8 @@ class AdminApi:
             ("POST", r"/_sim/faults", self.faults),
             ("GET", r"/_sim/clock", self.clock),
             ("POST", r"/_sim/clock", self.clock),
+            ("GET", r"/_sim/client-certificate", self.client_certificate),
+            ("POST", r"/_sim/client-certificate", self.client_certificate),
         ]
 
     def health(self, request: Request) -> Response:
@@ -156,6 +165,40 @@ class AdminApi:
                 "now": iso_timestamp(now),
                 "now_epoch": now,
                 "time_scale": self._clock.scale,
+            }
+        )
+
+    def client_certificate(self, request: Request) -> Response:
+        """Show or switch the client certificate that callback POSTs present.
+
+        The body names a configured certificate, `{"certificate": "next"}`, or
+        gives files, `{"cert": "/path/chain.pem", "key": "/path/key.pem"}`.
+        Calls already in flight finish with the certificate they started with.
+        """
+        if request.method == "POST":
+            changes = request.json()
+            name = changes.get("certificate")
+            cert, key = changes.get("cert"), changes.get("key")
+            try:
+                if isinstance(name, str) and cert is None and key is None:
+                    presented = self._certificates.select_named(name)
+                elif name is None and isinstance(cert, str) and isinstance(key, str):
+                    presented = self._certificates.select_files(Path(cert), Path(key))
+                else:
+                    raise ValueError(
+                        'send {"certificate": NAME} or {"cert": PATH, "key": PATH}'
+                    )
+            except ValueError as exc:
+                raise BadRequest(str(exc)) from exc
+            logger.info(
+                "client certificate switched name=%s sha256=%s",
+                presented.name,
+                presented.sha256,
+            )
+        return json_response(
+            {
+                **self._certificates.current().describe(),
+                "available": self._certificates.names,
             }
         )
 

@@ -78,6 +78,11 @@ class SimulatorConfig:
     client_cert: Path | None = None
     client_key: Path | None = None
     ca_bundle: Path | None = None
+    # Client certificates that `POST /_sim/client-certificate` can switch to
+    # by name: name -> (certificate chain file, key file).
+    named_client_certificates: dict[str, tuple[Path, Path]] = field(
+        default_factory=dict
+    )
     routes: dict[str, str | None] = field(default_factory=lambda: dict(DEFAULT_ROUTES))
     callbacks_get_405: bool = False
 

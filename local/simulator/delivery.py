@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .callback_url import redact
+from .client_certificate import ClientCertificates
 from .clock import SimClock, iso_timestamp
 from .config import SimulatorConfig
 from .state import Callback, Delivery, Store
@@ -41,20 +42,12 @@ class Outcome:
     status: int | None
     message: str
     retry_after: str | None = None
+    # SHA-256 of the client certificate this call presented, if any.
+    client_cert_sha256: str | None = None
 
     @property
     def succeeded(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
-
-
-def build_client_context(config: SimulatorConfig) -> ssl.SSLContext:
-    """Build the TLS context that presents the simulator's client certificate."""
-    context = ssl.create_default_context(
-        cafile=str(config.ca_bundle) if config.ca_bundle else None
-    )
-    if config.client_cert is not None and config.client_key is not None:
-        context.load_cert_chain(str(config.client_cert), str(config.client_key))
-    return context
 
 
 class DeliveryEngine:
@@ -64,7 +57,7 @@ class DeliveryEngine:
         self._store = store
         self._clock = clock
         self._config = config
-        self._tls = build_client_context(config)
+        self.certificates = ClientCertificates(config)
         self._pool = ThreadPoolExecutor(
             max_workers=config.max_parallel, thread_name_prefix="callback"
         )
@@ -151,6 +144,7 @@ class DeliveryEngine:
                     at=answered_at,
                     status=outcome.status,
                     message=outcome.message,
+                    client_cert_sha256=outcome.client_cert_sha256,
                 )
             )
             if outcome.succeeded:
@@ -213,6 +207,7 @@ class DeliveryEngine:
                     status=outcome.status,
                     message=outcome.message,
                     duplicate=True,
+                    client_cert_sha256=outcome.client_cert_sha256,
                 )
             )
         logger.info(
@@ -225,6 +220,12 @@ class DeliveryEngine:
 
     def post(self, callback: Callback) -> Outcome:
         """POST the callback once; connection errors become failed outcomes."""
+        presented = self.certificates.current()
+        outcome = self._post(callback, presented.context)
+        outcome.client_cert_sha256 = presented.sha256
+        return outcome
+
+    def _post(self, callback: Callback, tls: ssl.SSLContext) -> Outcome:
         # NOTE: `html.escape` turns `'` into `&#x27;`, whose `#` starts a URL
         # fragment, so the rest of such a URL is not sent. Skribble's handling
         # of quotes in callback URLs is not documented.
@@ -236,7 +237,7 @@ class DeliveryEngine:
         connection: http.client.HTTPConnection
         if parts.scheme == "https":
             connection = http.client.HTTPSConnection(
-                parts.netloc, timeout=self._config.callback_timeout, context=self._tls
+                parts.netloc, timeout=self._config.callback_timeout, context=tls
             )
         else:
             connection = http.client.HTTPConnection(

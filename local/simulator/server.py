@@ -124,6 +124,7 @@ class Simulator:
             self.clock,
             self.faults,
             self.tokens,
+            self.delivery.certificates,
             config.username,
             lambda: self.base_url,
         )

@@ -62,6 +62,7 @@ class Delivery:
     status: int | None
     message: str
     duplicate: bool = False
+    client_cert_sha256: str | None = None
 
 
 @dataclass

@@ -85,6 +85,7 @@ def callback_detail(callback: Callback, owner: str) -> dict[str, Any]:
                     "status": delivery.status,
                     "message": delivery.message,
                     "duplicate": delivery.duplicate,
+                    "client_cert_sha256": delivery.client_cert_sha256,
                 }
                 for delivery in callback.deliveries
             ],

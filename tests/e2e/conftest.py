@@ -7,6 +7,7 @@ shutdown: exit code 0 and no function worker left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -33,9 +34,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state_dir = tmp_path_factory.mktemp("local-stack")
+@contextlib.contextmanager
+def running_stack(state_dir: Path, *arguments: str) -> Iterator[dict[str, Any]]:
+    """Run `python -m local.stack` with `arguments`; yield its stack.json."""
     log_path = state_dir / "stack.log"
     environment = {
         **os.environ,
@@ -46,7 +47,14 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     environment.pop("AWS_ENDPOINT_URL", None)
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "local.stack", "--state-dir", str(state_dir)],
+            [
+                sys.executable,
+                "-m",
+                "local.stack",
+                "--state-dir",
+                str(state_dir),
+                *arguments,
+            ],
             cwd=ROOT,
             env=environment,
             stdout=log,
@@ -74,6 +82,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         assert code == 0, log_path.read_text()
         assert leftover == [], "function workers outlived the stack"
         assert not stack_file.exists()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with running_stack(tmp_path_factory.mktemp("local-stack")) as details:
+        yield details
 
 
 @pytest.fixture(scope="session")

@@ -134,7 +134,9 @@ def test_unconfirmed_type_settled_from_log(audit_bench: AuditBench) -> None:
     report = audit_bench.run_audit()
 
     (after,) = audit_bench.callback_records(request_id)
-    assert before["callback_type"] == "UPDATE"
+    # The simulator's body names the type, so the receiver records it, but
+    # only Skribble's log confirms it.
+    assert before["callback_type"] == "START_SIGN"
     assert before["type_confirmed"] is False
     assert after["callback_type"] == "START_SIGN"
     assert after["type_confirmed"] is True
@@ -169,3 +171,21 @@ def test_failing_request_does_not_stop_others(audit_bench: AuditBench) -> None:
     state = audit_bench.audit_state(unknown)
     assert state is not None
     assert state["outcome"] == "ERROR"
+
+
+def test_callbacks_sharing_a_record_are_reported(audit_bench: AuditBench) -> None:
+    # Two signers start signing one document: both START_SIGN callbacks go to
+    # the same update URL, so the receiver keeps one record for both.
+    request_id = audit_bench.create_request(
+        signatures=["anna@example.com", "ben@example.com"]
+    )
+    audit_bench.sim.step(request_id, "start-sign", signer="anna@example.com")
+    audit_bench.sim.step(request_id, "start-sign", signer="ben@example.com")
+    _completed(audit_bench, request_id)
+    wait_for(lambda: audit_bench.callback_records(request_id))
+
+    report = audit_bench.run_audit()
+
+    (record,) = audit_bench.callback_records(request_id)
+    assert record["callback_type"] == "START_SIGN"
+    assert report.total(Verdict.SHARED_RECORD, Action.NONE) == 1

@@ -275,3 +275,72 @@ def test_error_route_delivery_is_unconfirmed(settings_for, stack, skribble_chain
     [record] = callback_records(stack)
     assert record["callback_type"] == "ERROR"
     assert record["type_confirmed"] is False
+
+
+def test_two_types_on_one_url_are_kept_apart(settings_for, stack, skribble_chain):
+    # INITIATE and START_SIGN both arrive on the update URL before any
+    # signature, so only the type in the body tells them apart.
+    app = create_app(settings_for("UPDATE"))
+    ids = [SR, DOC, "SKRIBBLE_SIGNATURE_ID"]
+
+    for body_type in ("INITIATE", "START_SIGN", "START_SIGN"):
+        body = f'{{"type": "{body_type}"}}'.encode()
+        app.resolve(
+            path_delivery("UPDATE", ids, skribble_chain.client, body=body),
+            LambdaContext(),
+        )
+
+    records = sorted(callback_records(stack), key=lambda item: item["sk"])
+    assert [record["callback_type"] for record in records] == [
+        "INITIATE",
+        "START_SIGN",
+    ]
+    assert [record["delivery_count"] for record in records] == [1, 2]
+    assert all(record["type_confirmed"] is False for record in records)
+    events = published_events(stack)
+    assert sorted(event["detail-type"] for event in events) == [
+        "Skribble Callback INITIATE",
+        "Skribble Callback START_SIGN",
+    ]
+
+
+def test_body_type_on_unambiguous_route_is_ignored(settings_for, stack, skribble_chain):
+    app = create_app(settings_for("UPDATE"))
+    body = b'{"type": "ERROR"}'
+
+    app.resolve(
+        path_delivery("UPDATE", [SR, DOC, SIG], skribble_chain.client, body=body),
+        LambdaContext(),
+    )
+
+    [record] = callback_records(stack)
+    assert record["callback_type"] == "UPDATE"
+    assert record["type_confirmed"] is True
+
+
+def test_failed_mark_after_publish_still_succeeds(success_app, stack, skribble_chain):
+    dynamodb = aws.client("dynamodb")
+    delivery = path_delivery("SUCCESS", [SR, DOC], skribble_chain.client)
+
+    def fail_mark(params, **_kwargs):
+        if ":published" in params.get("ExpressionAttributeValues", {}):
+            raise dynamodb.exceptions.ProvisionedThroughputExceededException(
+                {"Error": {"Code": "ProvisionedThroughputExceededException"}},
+                "UpdateItem",
+            )
+
+    dynamodb.meta.events.register(
+        "before-parameter-build.dynamodb.UpdateItem", fail_mark
+    )
+    try:
+        response = success_app.resolve(delivery, LambdaContext())
+    finally:
+        dynamodb.meta.events.unregister(
+            "before-parameter-build.dynamodb.UpdateItem", fail_mark
+        )
+
+    # The event is out: a 503 would only make Skribble publish it again.
+    assert response["statusCode"] == 200
+    [record] = callback_records(stack)
+    assert record["event_status"] == "PENDING"
+    assert len(published_events(stack)) == 1

@@ -40,3 +40,24 @@ def test_empty_body_is_summarized():
 
     assert summary.length == 0
     assert summary.sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_deeply_nested_body_keeps_hash_only():
+    body = b"[" * 60000
+
+    summary = summarize_body(body, "application/json")
+
+    assert summary.fields == {}
+    assert summary.length == 60000
+
+
+def test_integer_beyond_dynamodb_precision_is_dropped():
+    summary = summarize_body(b'{"id": 1234567890123456789012345678901234567890}', None)
+
+    assert summary.fields == {}
+
+
+def test_small_integer_is_kept():
+    summary = summarize_body(b'{"id": 42}', None)
+
+    assert summary.fields == {"id": 42}

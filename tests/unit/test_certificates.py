@@ -178,7 +178,8 @@ def test_server_auth_only_certificate_is_accepted_and_flagged(intermediate):
     ("name", "host", "expected"),
     [
         ("api.skribble.com", "api.skribble.com", True),
-        ("*.skribble.com", "api.skribble.com", True),
+        ("*.skribble.com", "api.skribble.com", False),
+        ("*.skribble.com", "*.skribble.com", True),
         ("*.skribble.com", "a.api.skribble.com", False),
         ("*.skribble.com", "skribble.com", False),
         ("api.skribble.com", "skribble.com", False),
@@ -186,3 +187,17 @@ def test_server_auth_only_certificate_is_accepted_and_flagged(intermediate):
 )
 def test_host_matching(name, host, expected):
     assert host_matches(name, host) is expected
+
+
+def test_wildcard_certificate_is_rejected_by_default(intermediate):
+    wildcard = make_leaf(intermediate, "*.skribble.com")
+
+    assert rejection_code(wildcard) == "certificate_host_not_allowed"
+
+
+def test_wildcard_certificate_is_accepted_when_allowed(intermediate):
+    wildcard = make_leaf(intermediate, "*.skribble.com")
+
+    info = check(wildcard, allowed_hosts=("*.skribble.com",))
+
+    assert info.sha256 == wildcard.sha256_fingerprint()

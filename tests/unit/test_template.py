@@ -102,7 +102,8 @@ def test_source_cidrs_become_a_deny_statement(resources):
     condition, deny, _absent = conditional["Fn::If"]
     assert condition == "HasSourceCidrs"
     assert deny["Effect"] == "Deny"
-    assert "NotIpAddress" in deny["Condition"]
+    source_ips = deny["Condition"]["NotIpAddress"]["aws:SourceIp"]
+    assert source_ips["Fn::Split"][0] == ","
 
 
 def test_outputs_use_path_form_placeholders():
@@ -114,6 +115,22 @@ def test_outputs_use_path_form_placeholders():
         in (update_url)
     )
     assert "?" not in update_url
+
+
+def test_two_source_cidrs_stay_two_after_transform():
+    resources = translated({"AllowedSourceCidrs": "10.0.0.0/8,192.0.2.0/24"})[
+        "Resources"
+    ]
+    body = resources["CallbacksApi"]["Properties"]["Body"]
+    statements = body["x-amazon-apigateway-policy"]["Statement"]
+
+    [conditional] = [item for item in statements if "Fn::If" in item]
+    deny = conditional["Fn::If"][1]
+    split = deny["Condition"]["NotIpAddress"]["aws:SourceIp"]["Fn::Split"]
+    # Whether SAM resolves the parameter or leaves the Ref, CloudFormation
+    # splits the string into one range per entry.
+    assert split[0] == ","
+    assert split[1] in ("10.0.0.0/8,192.0.2.0/24", {"Ref": "AllowedSourceCidrs"})
 
 
 def test_every_function_declares_empty_endpoint(resources):

@@ -37,11 +37,15 @@ from skribble_receiver.models import (
     RecordSource,
 )
 from skribble_receiver.observability import logger
-from skribble_receiver.records import AuditRecords, RecoveredCallback, StoredCallback
 from skribble_receiver.skribble_api import (
     CallbackLogEntry,
     SignatureRequestSummary,
     SkribbleClient,
+)
+from skribble_receiver.stored_callbacks import (
+    AuditRecords,
+    RecoveredCallback,
+    StoredCallback,
 )
 
 ROUTE_BY_SEGMENT = {
@@ -68,11 +72,13 @@ class Verdict(StrEnum):
     TYPE_UNCONFIRMED = "TYPE_UNCONFIRMED"
     AMBIGUOUS_TYPE = "AMBIGUOUS_TYPE"
     UNKNOWN_TYPE = "UNKNOWN_TYPE"
+    SHARED_RECORD = "SHARED_RECORD"
 
 
 ANOMALIES = frozenset(
     {
         Verdict.ACKNOWLEDGED_ELSEWHERE,
+        Verdict.SHARED_RECORD,
         Verdict.NOT_IN_SKRIBBLE_LOG,
         Verdict.AMBIGUOUS_TYPE,
         Verdict.UNKNOWN_TYPE,
@@ -207,6 +213,25 @@ def key_from_url(url: str) -> CallbackKey | None:
     )
 
 
+def typed_key(
+    key: CallbackKey, entry: CallbackLogEntry, stored: dict[str, StoredCallback]
+) -> CallbackKey:
+    """Return the key of an entry on a URL that several callback types share.
+
+    The receiver keeps the type in the key when the body named it. So the
+    typed key is used when such a record exists, or when no record exists at
+    all, so that each missed callback is recovered into a record of its own.
+    A record without the type (the body named none) takes every entry of its
+    URL, as the receiver did.
+    """
+    if not key.route_is_ambiguous or entry.type not in CallbackType.__members__:
+        return key
+    typed = key.model_copy(update={"type_in_key": CallbackType(entry.type)})
+    if typed.sk in stored or key.sk not in stored:
+        return typed
+    return key
+
+
 class RequestAuditor:
     """Audits one signature request and repairs what it can."""
 
@@ -259,6 +284,19 @@ class RequestAuditor:
                     self._classify(key, entry, stored, current_status)
                 )
             record = stored.get(key.sk)
+            if record is not None and len(group) > 1:
+                # Several of Skribble's callbacks went to one URL and so to
+                # one record: only the first was published.
+                result.findings.append(
+                    Finding(
+                        signature_request_id,
+                        Verdict.SHARED_RECORD,
+                        Action.NONE,
+                        record.callback_type.value,
+                        record.key.callback_id,
+                        detail=f"{len(group)} callbacks",
+                    )
+                )
             if record is not None and not record.type_confirmed:
                 result.findings.append(self._settle_type(record, group))
 
@@ -303,7 +341,7 @@ class RequestAuditor:
             if key is None or key.signature_request_id != signature_request_id:
                 unmatched.append(entry)
             else:
-                groups[key].append(entry)
+                groups[typed_key(key, entry, stored)].append(entry)
         claimed = set(groups)
         for entry in unmatched:
             fallback = next(

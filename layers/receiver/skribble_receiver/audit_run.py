@@ -29,8 +29,9 @@ from skribble_receiver.aws import Deadline
 from skribble_receiver.errors import CallbackError
 from skribble_receiver.events import EventPublisher
 from skribble_receiver.observability import logger, metrics
-from skribble_receiver.records import AuditRecords, iso
+from skribble_receiver.records import iso
 from skribble_receiver.skribble_api import Credentials, SkribbleApiError, SkribbleClient
+from skribble_receiver.stored_callbacks import AuditRecords
 
 SUMMARY_DETAIL_TYPE = "Skribble Audit Completed"
 LIST_PAGE_SIZE = 50

@@ -30,6 +30,9 @@ _KEPT_FIELDS = frozenset(
 )
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _MAX_CONTENT_TYPE = 128
+# DynamoDB numbers hold at most 38 significant digits; larger integers are
+# dropped rather than failing the write.
+_MAX_SAFE_INTEGER = 10**38
 
 
 def summarize_body(body: bytes, content_type: str | None) -> BodySummary:
@@ -38,13 +41,17 @@ def summarize_body(body: bytes, content_type: str | None) -> BodySummary:
     if body:
         try:
             document = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            # Any body is accepted, deeply nested JSON included: the fields
+            # are a convenience, and a body must never block its record.
             document = None
         if isinstance(document, dict):
             for name in sorted(_KEPT_FIELDS.intersection(document)):
                 value = document[name]
-                if isinstance(value, bool | int) or (
-                    isinstance(value, str) and _SAFE_VALUE.fullmatch(value)
+                if (
+                    isinstance(value, bool)
+                    or (isinstance(value, int) and abs(value) < _MAX_SAFE_INTEGER)
+                    or (isinstance(value, str) and _SAFE_VALUE.fullmatch(value))
                 ):
                     fields[name] = value
     return BodySummary(

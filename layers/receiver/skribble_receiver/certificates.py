@@ -98,14 +98,13 @@ def _parse(pem: str) -> _ParsedCertificate:
 
 
 def host_matches(certificate_name: str, allowed_host: str) -> bool:
-    """Match a certificate DNS name, which may be a wildcard, to a host."""
-    if certificate_name == allowed_host:
-        return True
-    if certificate_name.startswith("*."):
-        # A wildcard covers exactly one left-most label.
-        label, _, rest = allowed_host.partition(".")
-        return bool(label) and rest == certificate_name[2:]
-    return False
+    """Match a certificate DNS name to an allowed host, literally.
+
+    A wildcard name such as `*.skribble.com` matches only when that exact
+    wildcard is allowed: a wildcard certificate may sit on any host of the
+    domain, so it is not taken as `api.skribble.com` by default.
+    """
+    return certificate_name == allowed_host
 
 
 def check_client_certificate(

@@ -52,6 +52,10 @@ class CallbackKey(BaseModel):
     signature_request_id: str
     document_id: str | None = None
     signature_id: str | None = None
+    # The callback type, on routes that several types share, when it is
+    # known: from the body or from Skribble's log. It keeps two callbacks on
+    # one URL (INITIATE and START_SIGN, say) in two records.
+    type_in_key: CallbackType | None = None
 
     @property
     def pk(self) -> str:
@@ -59,14 +63,27 @@ class CallbackKey(BaseModel):
 
     @property
     def sk(self) -> str:
-        return "#".join(
-            (
-                "CALLBACK",
-                self.route_type.value,
-                self.document_id or "-",
-                self.signature_id or "-",
-            )
-        )
+        parts = [
+            "CALLBACK",
+            self.route_type.value,
+            self.document_id or "-",
+            self.signature_id or "-",
+        ]
+        if self.type_in_key is not None:
+            parts.append(self.type_in_key.value)
+        return "#".join(parts)
+
+    @property
+    def route_is_ambiguous(self) -> bool:
+        """Return whether several callback types may arrive on this key.
+
+        SKRIBBLE_SIGNATURE_ID is replaced only after a signature, so the
+        update route without one may carry START_SIGN or INITIATE, and the
+        error route may carry ERROR or IDENT_ERROR.
+        """
+        if self.route_type is CallbackType.UPDATE:
+            return self.signature_id is None
+        return self.route_type is CallbackType.ERROR
 
     @property
     def callback_id(self) -> str:

@@ -57,6 +57,7 @@ METRIC_BY_ERROR = {
     "DeliveryInProgress": "DeliveryInProgress",
 }
 METRIC_PUBLISH_FAILED = "PublishFailed"
+METRIC_MARK_FAILED = "MarkPublishedFailed"
 
 
 class CallbackReceiver:
@@ -118,7 +119,8 @@ class CallbackReceiver:
         self._check_token(event)
 
         ids = self._read_ids(event, body, received_at)
-        key, callback_type, type_confirmed = self._classify(ids)
+        summary = summarize_body(body, event.headers.get("content-type"))
+        key, callback_type, type_confirmed = self._classify(ids, summary)
         logger.append_keys(
             signature_request_id=ids.signature_request_id,
             callback_id=key.callback_id,
@@ -131,7 +133,6 @@ class CallbackReceiver:
             received_at=received_at,
             request_id=event.request_context.request_id or "unknown",
         )
-        summary = summarize_body(body, event.headers.get("content-type"))
         deadline.require("record callback")
         outcome = self.records.record_delivery(
             key,
@@ -222,17 +223,18 @@ class CallbackReceiver:
             )
             raise
 
-    def _classify(self, ids: CallbackIds) -> tuple[CallbackKey, CallbackType, bool]:
+    def _classify(
+        self, ids: CallbackIds, body: BodySummary
+    ) -> tuple[CallbackKey, CallbackType, bool]:
         """Return the record key, the callback type and whether it is certain.
 
         A signature request has three URL fields for six callback types, and
         Skribble does not document which field START_SIGN, INITIATE and
-        IDENT_ERROR use. Two deliveries are therefore kept with their type
-        unconfirmed, and the audit settles them from Skribble's delivery log.
-        The first is a delivery on the update route without a signature id:
-        SKRIBBLE_SIGNATURE_ID is replaced only after a signature, so it is no
-        ordinary UPDATE. The second is any delivery on the error route, which
-        may be ERROR or IDENT_ERROR.
+        IDENT_ERROR use. On the update route without a signature id and on
+        the error route, several types share one URL, so the type stays
+        unconfirmed until the audit settles it from Skribble's delivery log.
+        When the body names a type, that type is recorded and kept in the
+        key, so that two callbacks on one URL do not merge.
         """
         route = self.settings.callback_type
         key = CallbackKey(
@@ -241,14 +243,16 @@ class CallbackReceiver:
             document_id=ids.document_id,
             signature_id=ids.signature_id,
         )
-        # NOTE: two callbacks without a signature id on the same route and
-        # document (START_SIGN by two signers, say) share a key, so the second
-        # is counted as a repeat. Only the audit can tell them apart.
-        if route is CallbackType.UPDATE:
-            confirmed = ids.signature_id is not None
-        else:
-            confirmed = route is not CallbackType.ERROR
-        return key, route, confirmed
+        if not key.route_is_ambiguous:
+            return key, route, True
+
+        body_type = body_callback_type(body)
+        if body_type is None:
+            # NOTE: without a type in the body, two callbacks on one URL (two
+            # signers' START_SIGN on one document, say) share this key, and
+            # the second is counted as a repeat. The audit reports it.
+            return key, route, False
+        return key.model_copy(update={"type_in_key": body_type}), body_type, False
 
     def _publish(
         self,
@@ -279,9 +283,20 @@ class CallbackReceiver:
                 name=METRIC_PUBLISH_FAILED, unit=MetricUnit.Count, value=1
             )
             raise
-        deadline.require("mark event published")
-        self.records.mark_published(key, event_id=event_id, at=datetime.now(UTC))
         metrics.add_metric(name=METRIC_PUBLISHED, unit=MetricUnit.Count, value=1)
+
+        # The event is out, so the delivery succeeded even if marking the
+        # record fails: a 503 now would make Skribble retry and a repeat would
+        # publish again. The record stays PENDING with the lease, and the
+        # audit publishes it once more only after its grace period.
+        try:
+            self.records.mark_published(key, event_id=event_id, at=datetime.now(UTC))
+        except CallbackError as error:
+            metrics.add_metric(name=METRIC_MARK_FAILED, unit=MetricUnit.Count, value=1)
+            logger.error(
+                "Event published but record not marked",
+                extra={"reason": error.code, "event_id": event_id},
+            )
 
     def _respond(
         self,
@@ -333,6 +348,15 @@ class CallbackReceiver:
             content_type=_JSON,
             body={"status": status, "callback_id": key.callback_id},
         )
+
+
+def body_callback_type(body: BodySummary) -> CallbackType | None:
+    """Return the callback type a body names in `type` or `callback_type`."""
+    for name in ("callback_type", "type"):
+        value = body.fields.get(name)
+        if isinstance(value, str) and value.upper() in CallbackType.__members__:
+            return CallbackType(value.upper())
+    return None
 
 
 def error_response(error: CallbackError, settings: CallbackSettings) -> Response[Any]:
