@@ -12,4 +12,8 @@ BUILT_TEMPLATE := .aws-sam/build/template.yaml
 invoke-test: build
 	scripts/docker-engine.sh
 	scripts/lambda-base-image.sh
+	@# SAM CLI builds a new image on every invoke and leaves the replaced one
+	@# untagged. The label comes from the stand-in base image, so this removes
+	@# only untagged images built on it.
+	docker image prune --force --filter label=skribble-callbacks.lambda-base.recipe-sha256
 	SAM_BUILT_TEMPLATE=$(BUILT_TEMPLATE) $(VENV)/bin/pytest tests/container -m container
