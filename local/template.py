@@ -17,6 +17,7 @@ from typing import Any
 from cfnlint.decode import cfn_yaml
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
+ENDPOINT_VARIABLE = "AWS_ENDPOINT_URL"
 
 
 class TemplateError(Exception):
@@ -150,6 +151,13 @@ class Template:
                 name: "" if value is None else str(self.resolve(value))
                 for name, value in variables.items()
             }
+            # template.yaml declares AWS_ENDPOINT_URL empty only so that
+            # `sam local invoke --env-vars` can set it, and botocore treats
+            # the empty value as unset. Dropping it here lets the local
+            # stand-in's endpoint from the process environment apply instead
+            # of an empty value that would send the functions to AWS.
+            if environment.get(ENDPOINT_VARIABLE) == "":
+                del environment[ENDPOINT_VARIABLE]
             routes = tuple(
                 Route(
                     path=event["Properties"]["Path"],

@@ -11,7 +11,7 @@ import pytest
 from cfnlint.decode import cfn_yaml
 from samtranslator.translator.transform import transform
 
-from local.template import TEMPLATE_PATH
+from local.template import TEMPLATE_PATH, Template
 
 CALLBACK_FUNCTIONS = [
     "SuccessFunction",
@@ -131,3 +131,23 @@ def test_two_source_cidrs_stay_two_after_transform():
     # splits the string into one range per entry.
     assert split[0] == ","
     assert split[1] in ("10.0.0.0/8,192.0.2.0/24", {"Ref": "AllowedSourceCidrs"})
+
+
+def test_every_function_declares_empty_endpoint(resources):
+    functions = [
+        resource
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::Function"
+    ]
+
+    assert functions
+    for function in functions:
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["AWS_ENDPOINT_URL"] == ""
+
+
+def test_local_environment_leaves_out_empty_endpoint():
+    template = Template(resource_names={"CallbacksTable": "table", "EventBus": "bus"})
+
+    for spec in template.functions():
+        assert "AWS_ENDPOINT_URL" not in spec.environment
