@@ -12,25 +12,32 @@ import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING, Any
 
 from skribble_receiver.errors import ClientCertificateRejected
 from skribble_receiver.models import ClientCertificateInfo
 
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography is imported where a certificate is parsed, not here, so that
+# importing the handler stays cheap; a container parses on its first request.
 _EKU_NAMES = {
-    ExtendedKeyUsageOID.SERVER_AUTH: "serverAuth",
-    ExtendedKeyUsageOID.CLIENT_AUTH: "clientAuth",
+    "1.3.6.1.5.5.7.3.1": "serverAuth",
+    "1.3.6.1.5.5.7.3.2": "clientAuth",
 }
+_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
 
 
 class _ParsedCertificate:
     """A parsed certificate with the facts the checks need, computed once."""
 
     def __init__(self, certificate: x509.Certificate) -> None:
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            PublicFormat,
+        )
+
         self.not_before = certificate.not_valid_before_utc
         self.not_after = certificate.not_valid_after_utc
         self.host_names = _host_names(certificate)
@@ -46,14 +53,16 @@ class _ParsedCertificate:
                 )
             ).hexdigest(),
             extended_key_usages=_extended_key_usages(certificate),
-            client_auth=ExtendedKeyUsageOID.CLIENT_AUTH
-            in _extended_key_usage_oids(certificate),
+            client_auth=_CLIENT_AUTH
+            in (oid.dotted_string for oid in _extended_key_usage_oids(certificate)),
         )
 
 
 def _extended_key_usage_oids(
     certificate: x509.Certificate,
 ) -> list[x509.ObjectIdentifier]:
+    from cryptography import x509
+
     try:
         extension = certificate.extensions.get_extension_for_class(
             x509.ExtendedKeyUsage
@@ -65,13 +74,16 @@ def _extended_key_usage_oids(
 
 def _extended_key_usages(certificate: x509.Certificate) -> tuple[str, ...]:
     return tuple(
-        _EKU_NAMES.get(oid, oid.dotted_string)
+        _EKU_NAMES.get(oid.dotted_string, oid.dotted_string)
         for oid in _extended_key_usage_oids(certificate)
     )
 
 
 def _host_names(certificate: x509.Certificate) -> tuple[str, ...]:
     """Return the DNS names, or the common name when there are none."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     try:
         extension = certificate.extensions.get_extension_for_class(
             x509.SubjectAlternativeName
@@ -92,6 +104,8 @@ def _host_names(certificate: x509.Certificate) -> tuple[str, ...]:
 
 @lru_cache(maxsize=16)
 def _parse(pem: str) -> _ParsedCertificate:
+    from cryptography import x509
+
     # Skribble presents the same certificate on every call, so a warm
     # container parses it once.
     return _ParsedCertificate(x509.load_pem_x509_certificate(pem.encode("ascii")))
