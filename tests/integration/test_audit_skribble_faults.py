@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -147,3 +148,31 @@ def _now() -> datetime:
 
 def _credentials() -> Credentials:
     return Credentials(SIMULATOR_USERNAME, SIMULATOR_API_KEY)
+
+
+def test_token_expiring_mid_run_renewed(audit_bench: AuditBench) -> None:
+    request_ids = [_missed_request(audit_bench) for _ in range(3)]
+    settings = audit_bench.settings()
+    run = create_audit_run(settings)
+    client: SkribbleClient = run._client
+    # Every Skribble answer takes half a second, so the run lasts several
+    # seconds, and Skribble expires the token while the run is under way.
+    audit_bench.sim.admin("/_sim/faults", {"slow_ms": 500})
+    expiry = threading.Timer(
+        1.2, lambda: audit_bench.sim.admin("/_sim/faults", {"expire_tokens": True})
+    )
+    expiry.start()
+    try:
+        report = run.run(
+            window_scope(_now(), settings.lookback_hours, mode="scheduled"),
+            budget_seconds=120,
+        )
+    finally:
+        expiry.cancel()
+        audit_bench.sim.admin("/_sim/faults", {"slow_ms": 0})
+
+    assert report.errors == {}
+    assert report.counts()["recovered"] == 6
+    assert client.logins >= 2
+    for request_id in request_ids:
+        assert len(audit_bench.callback_records(request_id)) == 2

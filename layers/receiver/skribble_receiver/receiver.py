@@ -381,7 +381,17 @@ def error_response(error: CallbackError, settings: CallbackSettings) -> Response
             "client_cert_not_after": error.certificate.not_after.isoformat(),
         }
     if status >= 500:
-        logger.warning("Callback not completed", extra=log_keys, exc_info=error)
+        # The AWS error behind a 503 goes into the log; an expected outcome
+        # such as a racing delivery or a spent deadline needs no traceback.
+        cause = error.__cause__
+        aws_failure = cause is not None and type(cause).__module__.startswith(
+            ("botocore", "aws_lambda_powertools")
+        )
+        logger.warning(
+            "Callback not completed",
+            extra=log_keys,
+            exc_info=error if aws_failure else None,
+        )
     else:
         logger.warning("Callback rejected", extra=log_keys)
 
