@@ -3,8 +3,9 @@
 moto's backends keep state in plain Python objects without locks, so two
 concurrent UpdateItem calls on one item can interleave and lose an `ADD`.
 DynamoDB applies each single-item write atomically, and the receiver relies on
-that. This server therefore handles one request at a time, behind a lock,
-while still accepting connections on several threads.
+that. This server therefore handles one DynamoDB request at a time, behind a
+lock. Other services are not serialized: an SQS long poll holds its request
+open for seconds and must not hold up the table.
 """
 
 from __future__ import annotations
@@ -24,13 +25,17 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class _Serialized:
-    """WSGI middleware that runs one request at a time."""
+    """WSGI middleware that runs one DynamoDB request at a time."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self._app = app
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        # DynamoDB's JSON protocol names the operation in X-Amz-Target.
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("DynamoDB_"):
+            return list(self._app(environ, start_response))
         with self._lock:
             # The body is read inside the lock, because moto may build the
             # response lazily while the iterable is consumed.

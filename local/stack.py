@@ -23,6 +23,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -345,10 +346,35 @@ class LocalStack:
         partial.write_text(json.dumps(self.describe(), indent=2) + "\n")
         # Rename, so that a reader polling the file never sees half of it.
         partial.replace(path)
+        self._write_audit_environment()
+
+    @property
+    def _audit_environment_file(self) -> Path:
+        return self.config.stack_file.with_name("audit.env")
+
+    def _write_audit_environment(self) -> None:
+        """Write the audit function's environment, for `make audit`.
+
+        It holds the local names, the moto endpoint and moto's fake
+        credentials, nothing secret.
+        """
+        pool = self.functions.get("AuditFunction")
+        if pool is None or not self.moto_url:
+            return
+        environment = {
+            **pool.runtime.spec.environment,
+            **aws_environment(self.moto_url),
+        }
+        lines = [
+            f"{name}={shlex.quote(value)}"
+            for name, value in sorted(environment.items())
+        ]
+        self._audit_environment_file.write_text("\n".join(lines) + "\n")
 
     def stop(self) -> None:
         """Stop every started part, newest first; safe to call more than once."""
         self.config.stack_file.unlink(missing_ok=True)
+        self._audit_environment_file.unlink(missing_ok=True)
         if self.simulator is not None:
             self.simulator.stop()
             self.simulator = None

@@ -73,6 +73,13 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 current_hash="$(docker image inspect --format "{{ index .Config.Labels \"$recipe_label\" }}" "$image" 2>/dev/null || true)"
+if docker image inspect "$image" >/dev/null 2>&1 \
+    && { [ -z "$current_hash" ] || [ "$current_hash" = "<no value>" ]; }; then
+    # An image under this tag that this script did not build is AWS's real
+    # base image, pulled by SAM on a machine with registry access: keep it.
+    say "$image exists and was not built by this script; using it as it is"
+    exit 0
+fi
 if [ "$current_hash" = "$recipe_hash" ]; then
     say "$image is up to date (recipe $recipe_hash)"
     exit 0

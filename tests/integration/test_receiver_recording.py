@@ -18,6 +18,7 @@ from tests.support.callbacks import (
     SIG,
     SR,
     FailedPutEvents,
+    LostPutEventsResponse,
     callback_records,
     event_schema,
     path_delivery,
@@ -344,3 +345,29 @@ def test_failed_mark_after_publish_still_succeeds(success_app, stack, skribble_c
     [record] = callback_records(stack)
     assert record["event_status"] == "PENDING"
     assert len(published_events(stack)) == 1
+
+
+def test_lost_publish_response_is_not_retried_at_once(
+    success_app, stack, skribble_chain
+):
+    delivery = path_delivery("SUCCESS", [SR, DOC], skribble_chain.client)
+    with LostPutEventsResponse(aws.client("events")) as lost:
+        first = success_app.resolve(delivery, LambdaContext())
+
+    # The event is out, but the receiver cannot know: it answers 503 rather
+    # than risk losing the callback, and sends nothing more itself.
+    assert lost.fired
+    assert first["statusCode"] == 503
+    [published] = published_events(stack)
+    [record] = callback_records(stack)
+    assert record["event_status"] == "PENDING"
+
+    # Skribble's retry after the lease publishes again: at least once, with
+    # the same callback_id, which is what consumers deduplicate on.
+    expire_publish_lease(stack.table_name, record)
+    second = success_app.resolve(delivery, LambdaContext())
+
+    assert second["statusCode"] == 200
+    [again] = published_events(stack)
+    assert again["detail"]["callback_id"] == published["detail"]["callback_id"]
+    assert len(callback_records(stack)) == 1

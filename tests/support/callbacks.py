@@ -136,3 +136,29 @@ class FailedPutEvents:
         self._client.meta.events.unregister(
             "before-send.events.PutEvents", self._answer
         )
+
+
+class LostPutEventsResponse:
+    """Let the next PutEvents reach EventBridge, then lose its response.
+
+    This is a read timeout after EventBridge published the event: the caller
+    cannot know whether the event is out.
+    """
+
+    def __init__(self, events_client: Any) -> None:
+        self._client = events_client
+        self.fired = False
+
+    def _lose(self, **_kwargs: Any) -> None:
+        from botocore.exceptions import ReadTimeoutError
+
+        if not self.fired:
+            self.fired = True
+            raise ReadTimeoutError(endpoint_url="http://127.0.0.1")
+
+    def __enter__(self) -> LostPutEventsResponse:
+        self._client.meta.events.register("after-call.events.PutEvents", self._lose)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._client.meta.events.unregister("after-call.events.PutEvents", self._lose)

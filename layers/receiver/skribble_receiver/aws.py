@@ -17,6 +17,10 @@ from skribble_receiver.errors import TransientFailure
 CONNECT_TIMEOUT_SECONDS = 0.5
 READ_TIMEOUT_SECONDS = 1.0
 MAX_ATTEMPTS = 2
+# PutEvents is not idempotent: after a read timeout, EventBridge may have
+# published the event, and a retry would publish it again. So botocore does
+# not retry it; EventPublisher retries only entries reported as failed.
+MAX_ATTEMPTS_BY_SERVICE = {"events": 1}
 # A call is not started with less time left than one attempt can take.
 MIN_CALL_BUDGET_MS = int((CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) * 1000)
 
@@ -36,7 +40,10 @@ def client(service: str) -> Any:
     config = Config(
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        retries={
+            "mode": "standard",
+            "total_max_attempts": MAX_ATTEMPTS_BY_SERVICE.get(service, MAX_ATTEMPTS),
+        },
         tcp_keepalive=True,
     )
     return boto3.client(service, config=config)  # type: ignore[call-overload]

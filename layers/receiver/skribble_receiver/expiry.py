@@ -1,10 +1,10 @@
 """Watch the expiry of Skribble's client certificate and of the truststore.
 
-A daily run reads the client certificate that the latest live callback
-presented (kept on its record) and the truststore bundle that API Gateway
-uses, emits the days each has left as metrics, and publishes one event per
-certificate each time it crosses a threshold, so that a rotation starts in
-time.
+A daily run reads two things: the client certificate that the latest live
+callback presented, kept on its record, and the truststore bundle that API
+Gateway uses. It emits the days each certificate has left as metrics. Each
+time a certificate crosses a threshold, it publishes one event, so that a
+rotation starts in time.
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ class ExpirySettings(BaseModel):
         ]
         if missing:
             raise ConfigurationError(
-                "Missing environment variables: " + ", ".join(missing) + "."
+                "Missing environment variables: "
+                + ", ".join(missing)
+                + ". template.yaml sets them; set them when running the check "
+                "outside SAM."
             )
         values = {field: environ[name] for field, name in ENVIRONMENT_VARIABLES.items()}
         try:
