@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from skribble_receiver.config import ConfigurationError
+from skribble_receiver.config import ConfigurationError, read_settings
 from skribble_receiver.skribble_api import Credentials
 
 # Each setting and the environment variable it comes from. template.yaml sets
@@ -66,26 +65,7 @@ class AuditSettings(BaseModel):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> AuditSettings:
         """Read and validate the settings, naming each bad variable."""
-        environ = os.environ if environ is None else environ
-        missing = [
-            name for name in ENVIRONMENT_VARIABLES.values() if name not in environ
-        ]
-        if missing:
-            raise ConfigurationError(
-                "Missing environment variables: "
-                + ", ".join(missing)
-                + ". template.yaml sets them; set them when running the audit "
-                "outside SAM."
-            )
-        values = {field: environ[name] for field, name in ENVIRONMENT_VARIABLES.items()}
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENVIRONMENT_VARIABLES[str(error['loc'][0])]}: {error['msg']}"
-                for error in exc.errors()
-            )
-            raise ConfigurationError(f"Invalid environment: {problems}") from exc
+        return read_settings(cls, ENVIRONMENT_VARIABLES, environ, runner="audit")
 
 
 # Secrets Manager is asked again after this many seconds, so that a rotated

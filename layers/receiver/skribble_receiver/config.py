@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -118,29 +118,45 @@ class CallbackSettings(BaseModel):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> CallbackSettings:
         """Read and validate the settings, naming each bad variable."""
-        environ = os.environ if environ is None else environ
-        missing = [
-            name
-            for name in ENVIRONMENT_VARIABLES.values()
-            if name not in environ and name not in _OPTIONAL
-        ]
-        if missing:
-            raise ConfigurationError(
-                "Missing environment variables: "
-                + ", ".join(missing)
-                + ". template.yaml sets them; set them when running the handler "
-                "outside SAM."
-            )
-        values = {
-            field: environ[name]
-            for field, name in ENVIRONMENT_VARIABLES.items()
-            if name in environ
-        }
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENVIRONMENT_VARIABLES[str(error['loc'][0])]}: {error['msg']}"
-                for error in exc.errors()
-            )
-            raise ConfigurationError(f"Invalid environment: {problems}") from exc
+        return read_settings(
+            cls, ENVIRONMENT_VARIABLES, environ, optional=_OPTIONAL, runner="handler"
+        )
+
+
+def read_settings[Settings: BaseModel](
+    model: type[Settings],
+    variables: Mapping[str, str],
+    environ: Mapping[str, str] | None,
+    *,
+    optional: Collection[str] = (),
+    runner: str,
+) -> Settings:
+    """Validate settings from environment variables, naming each bad one.
+
+    `variables` maps each field to its variable. Raises ConfigurationError
+    listing every missing variable, or every invalid one with the reason.
+    """
+    environ = os.environ if environ is None else environ
+    missing = [
+        name
+        for name in variables.values()
+        if name not in environ and name not in optional
+    ]
+    if missing:
+        raise ConfigurationError(
+            "Missing environment variables: "
+            + ", ".join(missing)
+            + f". template.yaml sets them; set them when running the {runner} "
+            "outside SAM."
+        )
+    values = {
+        field: environ[name] for field, name in variables.items() if name in environ
+    }
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{variables[str(error['loc'][0])]}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"Invalid environment: {problems}") from exc

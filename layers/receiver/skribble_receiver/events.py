@@ -37,25 +37,12 @@ class EventPublisher:
         Raises TransientFailure when the entry still fails after the retries,
         leaving the record unpublished for the next delivery or the audit.
         """
-        entry: PutEventsRequestEntryTypeDef = {
-            "EventBusName": self._bus_name,
-            "Source": self._source,
-            "DetailType": event_detail_type(detail.callback_type),
-            "Detail": detail.model_dump_json(),
-            "Resources": [],
-            "Time": time,
-        }
-        error_code = "unknown"
-        for _attempt in range(MAX_PUBLISH_ATTEMPTS):
-            deadline.require("publish event")
-            with aws_call("publish event"):
-                response = self._events.put_events(Entries=[entry])
-            if not response.get("FailedEntryCount"):
-                return str(response["Entries"][0]["EventId"])
-            error_code = str(response["Entries"][0].get("ErrorCode", "unknown"))
-        raise TransientFailure(
-            "publish_failed",
-            f"EventBridge rejected the event ({error_code}). Retry later.",
+        return self._put(
+            event_detail_type(detail.callback_type),
+            detail.model_dump_json(),
+            time=time,
+            deadline=deadline,
+            step="publish event",
         )
 
     def publish_summary(
@@ -66,6 +53,23 @@ class EventPublisher:
         Retries a failed entry like `publish`; raises TransientFailure when
         it still fails.
         """
+        return self._put(
+            detail_type,
+            detail_json,
+            time=time,
+            deadline=deadline,
+            step="publish summary event",
+        )
+
+    def _put(
+        self,
+        detail_type: str,
+        detail_json: str,
+        *,
+        time: datetime,
+        deadline: Deadline,
+        step: str,
+    ) -> str:
         entry: PutEventsRequestEntryTypeDef = {
             "EventBusName": self._bus_name,
             "Source": self._source,
@@ -76,13 +80,14 @@ class EventPublisher:
         }
         error_code = "unknown"
         for _attempt in range(MAX_PUBLISH_ATTEMPTS):
-            deadline.require("publish summary event")
-            with aws_call("publish summary event"):
+            deadline.require(step)
+            with aws_call(step):
                 response = self._events.put_events(Entries=[entry])
             if not response.get("FailedEntryCount"):
                 return str(response["Entries"][0]["EventId"])
             error_code = str(response["Entries"][0].get("ErrorCode", "unknown"))
         raise TransientFailure(
             "publish_failed",
-            f"EventBridge rejected the summary event ({error_code}).",
+            f"EventBridge rejected the event {detail_type!r} ({error_code}). "
+            "Retry later.",
         )

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from skribble_receiver.aws import Deadline, aws_call
-from skribble_receiver.config import ConfigurationError
+from skribble_receiver.config import read_settings
 from skribble_receiver.events import EventPublisher
 
 # Days before expiry at which a warning event is published, largest first.
@@ -67,26 +66,7 @@ class ExpirySettings(BaseModel):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ExpirySettings:
         """Read and validate the settings, naming each bad variable."""
-        environ = os.environ if environ is None else environ
-        missing = [
-            name for name in ENVIRONMENT_VARIABLES.values() if name not in environ
-        ]
-        if missing:
-            raise ConfigurationError(
-                "Missing environment variables: "
-                + ", ".join(missing)
-                + ". template.yaml sets them; set them when running the check "
-                "outside SAM."
-            )
-        values = {field: environ[name] for field, name in ENVIRONMENT_VARIABLES.items()}
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{ENVIRONMENT_VARIABLES[str(error['loc'][0])]}: {error['msg']}"
-                for error in exc.errors()
-            )
-            raise ConfigurationError(f"Invalid environment: {problems}") from exc
+        return read_settings(cls, ENVIRONMENT_VARIABLES, environ, runner="check")
 
 
 @dataclass(frozen=True)
