@@ -3,7 +3,7 @@
 `GET /_local/health` reports that the stack runs, and how many of each
 function's workers finished their init phase. `GET /_local/outage` shows
 and `POST /_local/outage` with `{"enabled": true}` or `{"enabled": false}`
-switches an outage, during which the gateway answers every callback with 503
+switches an outage, during which the gateway returns 503 for every callback
 and calls no function, as when the receiver is down. The demo uses it to show
 Skribble's retries.
 

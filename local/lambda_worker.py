@@ -4,7 +4,7 @@ Started by `local.functions` as `python local/lambda_worker.py HANDLER NAME
 TIMEOUT MEMORY` with the function's environment, its code folder as the
 working directory and PYTHONPATH set to the code and layer folders, as Lambda
 sets them. It imports the handler module once (the init phase), then reads
-one JSON request per line on stdin and writes one JSON answer per line on the
+one JSON request per line on stdin and writes one JSON response per line on the
 original stdout. Everything the function prints, its logs included, goes to
 stderr, which the parent reads as the function's log stream.
 

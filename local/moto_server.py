@@ -4,7 +4,7 @@ moto's backends keep state in plain Python objects without locks, so two
 concurrent UpdateItem calls on one item can interleave and lose an `ADD`.
 DynamoDB applies each single-item write atomically, and the receiver relies on
 that. This server therefore handles one DynamoDB request at a time, behind a
-lock. Other services are not serialized: an SQS long poll holds its request
+lock. Other services are not serialized: an SQS long poll keeps its request
 open for seconds and must not hold up the table.
 """
 

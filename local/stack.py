@@ -203,7 +203,7 @@ class LocalStack:
                     name: (certificate.cert, certificate.key)
                     for name, certificate in self.client_certificates.items()
                 },
-                # Skribble expects an answer within 5 seconds.
+                # Skribble expects a response within 5 seconds.
                 callback_timeout=5.0,
             )
         )
@@ -355,7 +355,7 @@ class LocalStack:
     def _write_audit_environment(self) -> None:
         """Write the audit function's environment, for `make audit`.
 
-        It holds the local names, the moto endpoint and moto's fake
+        It contains the local names, the moto endpoint and moto's fake
         credentials, nothing secret.
         """
         pool = self.functions.get("AuditFunction")

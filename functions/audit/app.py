@@ -3,7 +3,7 @@
 Settings are validated at init, so a misconfigured function fails on its
 first cold start with the variable's name in the error. A run that cannot log
 in to Skribble raises, so the invocation fails and reaches the failure
-destination and the alarm; problems with single signature requests are
+destination and the alarm. Problems with single signature requests are
 reported in the summary instead.
 """
 

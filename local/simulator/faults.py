@@ -20,7 +20,7 @@ class FaultSettings:
     # Next n authenticated /v2 requests get 503 with `Retry-After`.
     api_503: int = 0
     retry_after: int = 60
-    # Real milliseconds to wait before answering any /v2 request.
+    # Real milliseconds to wait before responding to any /v2 request.
     slow_ms: int = 0
     # Next n JSON responses of /v2 carry a body that is not valid JSON.
     malformed: int = 0

@@ -14,7 +14,7 @@ SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "events"
 
 
 def _outage(bench: AuditBench) -> str:
-    """Sign a request while the receiver answers 503 until Skribble gives up."""
+    """Sign a request while the receiver returns 503 until Skribble gives up."""
     bench.gateway.down = True
     request_id = bench.create_request()
     bench.sim.step(request_id, "start-sign")

@@ -1,4 +1,4 @@
-"""The audit copes with rate limits, expired tokens, bad and slow answers."""
+"""The audit copes with rate limits, expired tokens, bad and slow responses."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_expired_token_renewed_once(audit_bench: AuditBench) -> None:
     assert client.logins == 2
 
 
-def test_malformed_answer_retried(audit_bench: AuditBench) -> None:
+def test_malformed_response_retried(audit_bench: AuditBench) -> None:
     request_id = _missed_request(audit_bench)
     audit_bench.sim.admin("/_sim/faults", {"malformed": 2})
 
@@ -94,7 +94,7 @@ def test_malformed_answer_retried(audit_bench: AuditBench) -> None:
     assert len(audit_bench.callback_records(request_id)) == 2
 
 
-def test_slow_answers_time_out_and_fail_request(audit_bench: AuditBench) -> None:
+def test_slow_responses_time_out(audit_bench: AuditBench) -> None:
     request_id = _missed_request(audit_bench)
     client = SkribbleClient(
         audit_bench.simulator.base_url + "/v2",
@@ -155,7 +155,7 @@ def test_token_expiring_mid_run_renewed(audit_bench: AuditBench) -> None:
     settings = audit_bench.settings()
     run = create_audit_run(settings)
     client: SkribbleClient = run._client
-    # Every Skribble answer takes half a second, so the run lasts several
+    # Every Skribble response takes half a second, so the run lasts several
     # seconds, and Skribble expires the token while the run is under way.
     audit_bench.sim.admin("/_sim/faults", {"slow_ms": 500})
     expiry = threading.Timer(

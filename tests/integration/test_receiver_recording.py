@@ -280,7 +280,7 @@ def test_error_route_delivery_is_unconfirmed(settings_for, stack, skribble_chain
 
 def test_two_types_on_one_url_are_kept_apart(settings_for, stack, skribble_chain):
     # INITIATE and START_SIGN both arrive on the update URL before any
-    # signature, so only the type in the body tells them apart.
+    # signature, so only the type in the body distinguishes them.
     app = create_app(settings_for("UPDATE"))
     ids = [SR, DOC, "SKRIBBLE_SIGNATURE_ID"]
 
@@ -354,7 +354,7 @@ def test_lost_publish_response_is_not_retried_at_once(
     with LostPutEventsResponse(aws.client("events")) as lost:
         first = success_app.resolve(delivery, LambdaContext())
 
-    # The event is out, but the receiver cannot know: it answers 503 rather
+    # The event is out, but the receiver cannot know: it returns 503 rather
     # than risk losing the callback, and sends nothing more itself.
     assert lost.fired
     assert first["statusCode"] == 503

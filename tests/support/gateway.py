@@ -3,7 +3,7 @@
 The simulator posts callbacks here. Each request becomes a REST proxy event
 with Skribble's client certificate in `requestContext.identity.clientCert`,
 and the receiver app of its route handles it, as in the deployed stack. While
-`down` is set, every request is answered 503 without reaching the receiver,
+`down` is set, every request gets 503 without reaching the receiver,
 which is how tests stage an outage.
 """
 
@@ -138,7 +138,7 @@ class _Context:
 
 
 class AcknowledgingServer:
-    """HTTP server on 127.0.0.1 that answers 200 to everything and records
+    """HTTP server on 127.0.0.1 that returns 200 to everything and records
     nothing, like a proxy that acknowledges callbacks meant for the receiver."""
 
     def __init__(self) -> None:

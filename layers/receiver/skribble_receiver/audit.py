@@ -7,7 +7,7 @@ for the same URL, then classified:
 - RESIGNATED and not recorded: missed. The record is written from Skribble's
   data and its event published, flagged as recovered.
 - OPEN with many failed attempts: delivery degraded.
-- COMPLETED but not recorded: another endpoint answered 2xx (anomaly).
+- COMPLETED but not recorded: another endpoint returned 2xx (anomaly).
 - Recorded but absent from the log: anomaly.
 
 Records whose event is still PENDING after a grace period are published, and
@@ -53,14 +53,14 @@ ROUTE_BY_SEGMENT = {
     for callback_type in CallbackType
 }
 # A record created this close to the moment the log was read may belong to a
-# delivery that the log did not show yet; it is not reported as absent.
+# delivery that the log did not show yet. So it is not reported as absent.
 LOG_RACE_MARGIN = timedelta(seconds=30)
 # A recovered callback's publish lease: long enough to publish one event.
 RECOVERY_PUBLISH_LEASE = timedelta(seconds=30)
 
 
 class Verdict(StrEnum):
-    """How one callback compares between Skribble's log and the table."""
+    """Result of comparing one callback between Skribble's log and the table."""
 
     DELIVERED = "DELIVERED"
     MISSED = "MISSED"
@@ -87,7 +87,7 @@ ANOMALIES = frozenset(
 
 
 class Action(StrEnum):
-    """What the audit did about a finding."""
+    """Action the audit took on a finding."""
 
     NONE = "NONE"
     RECOVERED = "RECOVERED"
@@ -331,7 +331,7 @@ class RequestAuditor:
         """Map each log entry to a record key; several entries may share one.
 
         For a URL not in the receiver's form (an integrator's own endpoint),
-        an unmatched record of the same type stands in, else a key of the
+        an unmatched record of the same type is used, else a key of the
         entry's type without document or signature id.
         """
         groups: dict[CallbackKey, list[CallbackLogEntry]] = defaultdict(list)
@@ -535,9 +535,10 @@ class RequestAuditor:
             )
 
         if len(types) != 1 or not types <= set(CallbackType.__members__):
-            # NOTE: START_SIGN and INITIATE on the update route share a key
-            # until a signature changes the document, so their entries can
-            # land on one record; its type then stays unconfirmed.
+            # NOTE: when the body named no type, START_SIGN and INITIATE on
+            # the update route share a key until a signature changes the
+            # document. Their entries then land on one record, whose type
+            # stays unconfirmed.
             return finding(Verdict.AMBIGUOUS_TYPE, Action.NONE, ",".join(sorted(types)))
         (settled,) = types
         self._records.settle_callback_type(

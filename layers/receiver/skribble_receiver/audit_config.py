@@ -31,7 +31,7 @@ ENVIRONMENT_VARIABLES = {
 
 
 class AuditSettings(BaseModel):
-    """Settings of the audit function; time spans in the unit their name says."""
+    """Settings of the audit function, with time spans in the unit their name gives."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 ACTIVITY_INDEX = "ActivityIndex"
 AUDIT_SORT_KEY = "AUDIT"
 CURSOR_KEY = {"pk": {"S": "AUDIT#CURSOR"}, "sk": {"S": "CURSOR"}}
-# A DynamoDB item holds at most 400 KB; a signature request id takes about
+# A DynamoDB item is at most 400 KB; a signature request id takes about
 # 40 bytes in the list, so this many ids stay well below the limit.
 MAX_CURSOR_IDS = 5000
 _SR_PREFIX = "SR#"

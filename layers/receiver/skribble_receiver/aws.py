@@ -29,8 +29,8 @@ MIN_CALL_BUDGET_MS = int((CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) * 1000
 def client(service: str) -> Any:
     """Return the container's client for an AWS service.
 
-    boto3 is imported here rather than at module level so that importing the
-    handler stays cheap; the first request of a container pays for it once.
+    boto3 is imported here rather than at module level, so importing the
+    handler stays cheap and the first request of a container pays for it.
     The endpoint comes from the standard AWS settings, so `AWS_ENDPOINT_URL`
     points every client at a local stand-in without code changes.
     """
@@ -83,7 +83,8 @@ def aws_call(step: str) -> Iterator[None]:
 
     Throttling, timeouts and service errors are worth a retry by Skribble.
     Permission or validation errors are deployment faults, but returning 503
-    keeps Skribble retrying until an operator fixes them, so nothing is lost.
+    keeps Skribble retrying for two hours, and the audit recovers what
+    Skribble gives up on once an operator has fixed them.
     """
     from botocore.exceptions import BotoCoreError, ClientError
 

@@ -1,6 +1,6 @@
 """Check that the client certificate API Gateway forwarded is Skribble's.
 
-Mutual TLS alone does not prove the caller is Skribble: the truststore holds
+Mutual TLS alone does not prove the caller is Skribble: the truststore contains
 public CAs, and AlphaSSL issues certificates to anyone who controls a domain.
 So every request is checked again here, from the certificate's PEM rather than
 from the `subjectDN` string, which a crafted subject can make misleading.

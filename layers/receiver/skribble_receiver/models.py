@@ -29,7 +29,7 @@ class EventStatus(StrEnum):
 
 
 class RecordSource(StrEnum):
-    """How a record came to be written."""
+    """Origin of a record: a live delivery or the audit."""
 
     RECEIVER = "RECEIVER"
     AUDIT = "AUDIT"
@@ -107,7 +107,7 @@ class ClientCertificateInfo(BaseModel):
 
 
 class BodySummary(BaseModel):
-    """What is kept of a callback body: its hash, length and safe fields."""
+    """Summary of a callback body: its hash, length and safe fields."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -118,7 +118,7 @@ class BodySummary(BaseModel):
 
 
 class Delivery(BaseModel):
-    """What one HTTP delivery showed, as recorded on the callback record."""
+    """Facts of one HTTP delivery, as recorded on the callback record."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -1,12 +1,12 @@
 """Callback and quarantine records in the callbacks table.
 
-Why a conditional write on the record itself rather than Powertools'
-idempotency utility: the utility keys on a payload hash and replays a stored
-response, but a repeated delivery here must also update the record (delivery
-count, last-seen time), the record must stay readable by the audit, and a
-delivery racing an in-flight one must not get a stored 200 before the event is
-published. One UpdateItem with `if_not_exists` does all of that in one call
-and returns the old image, which tells a new callback from a repeat.
+Repeats are detected by a conditional write on the record itself, not by
+Powertools' idempotency utility. That utility keys on a payload hash and
+replays a stored response. Here a repeated delivery must also update the
+record (delivery count, last-seen time), the record must stay readable by the
+audit, and a delivery racing an in-flight one must not get a stored 200 before
+the event is published. One UpdateItem with `if_not_exists` does all of that
+in one call, and its old image distinguishes a new callback from a repeat.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _map(values: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class RecordOutcome:
-    """What recording one delivery found and decided."""
+    """Result of recording one delivery: new or repeat, and whether to publish."""
 
     is_new: bool
     must_publish: bool
@@ -110,7 +110,7 @@ class CallbackRecords:
         """Create the record of a callback, or count a repeated delivery.
 
         Raises DeliveryInProgress when another delivery of the same callback
-        holds the publish lease, so that this one is answered 503 and retried
+        holds the publish lease, so that this one gets 503 and is retried
         instead of acknowledged before the event exists.
         """
         now = delivery.received_at

@@ -2,8 +2,8 @@
 
 Skribble's access token (a JWT from `POST /access/login`) lives about 20
 minutes. It is cached per container and per account, so warm invocations
-reuse it, and renewed shortly before it expires or when an answer is 401.
-Every call has a timeout; 429, 5xx, timeouts and malformed answers are retried
+reuse it, and renewed shortly before it expires or when a response is 401.
+Every call has a timeout; 429, 5xx, timeouts and malformed responses are retried
 with exponential backoff and full jitter, and a `Retry-After` header sets the
 pause instead when present.
 """
@@ -38,7 +38,7 @@ BACKOFF_MAX_SECONDS = 20.0
 # A `Retry-After` longer than this is not waited for: the call fails and the
 # next audit run tries again.
 MAX_RETRY_AFTER_SECONDS = 60.0
-# Error text taken from an answer body is cut to this length.
+# Error text taken from a response body is cut to this length.
 _MAX_DETAIL_CHARS = 300
 
 Sleep = Callable[[float], None]
@@ -135,7 +135,7 @@ def token_expiry(token: str, issued_at: float) -> float:
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Return the seconds a `Retry-After` header asks for, or None."""
+    """Return the seconds a `Retry-After` header requests, or None."""
     if not value:
         return None
     text = value.strip()
@@ -149,7 +149,7 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 
 def problem_detail(body: bytes) -> str:
-    """Return the error text of a problem answer, or '' when it has none.
+    """Return the error text of a problem response, or '' when it has none.
 
     Skribble documents no error body; RFC 9457 fields and common
     alternatives (`message`, `error`) are read when the body is JSON.
@@ -201,7 +201,7 @@ class SkribbleClient:
         """Return Skribble's delivery log of one signature request.
 
         Skribble's callbacks page documents GET; its OpenAPI file lists POST.
-        GET is tried first, and POST when the answer is 405.
+        GET is tried first, and POST when the response is 405.
         """
         path = f"/signature-requests/{quote(signature_request_id, safe='')}/callbacks"
         try:
@@ -213,7 +213,7 @@ class SkribbleClient:
         if not isinstance(document, list):
             raise SkribbleApiError(
                 "malformed_response",
-                "The callbacks answer is not a JSON array.",
+                "The callbacks response is not a JSON array.",
             )
         try:
             return [CallbackLogEntry.model_validate(item) for item in document]
@@ -233,7 +233,7 @@ class SkribbleClient:
         except ValidationError as exc:
             raise SkribbleApiError(
                 "malformed_response",
-                "The signature request answer lacks its 'id'.",
+                "The signature request response lacks its 'id'.",
             ) from exc
 
     def list_signature_requests(
@@ -285,7 +285,7 @@ class SkribbleClient:
         if not token or any(char.isspace() for char in token):
             raise SkribbleApiError(
                 "malformed_response",
-                "The login answer is not a token: expected the JWT as plain text.",
+                "The login response is not a token: expected the JWT as plain text.",
                 status,
             )
         self.logins += 1
@@ -331,7 +331,7 @@ class SkribbleClient:
     ) -> tuple[int, dict[str, str], bytes]:
         """Send one call with retries; return status, headers and body.
 
-        Raises SkribbleApiError for a non-retryable answer, or when the
+        Raises SkribbleApiError for a non-retryable response, or when the
         retries or the deadline are used up.
         """
         last: SkribbleApiError | None = None
@@ -472,7 +472,7 @@ def _http_error(
         429: "rate_limited",
     }.get(status, "unavailable" if status >= 500 else "http_error")
     detail = problem_detail(payload)
-    message = f"Skribble answered {status} to {method} {_path_only(path)}"
+    message = f"Skribble returned {status} to {method} {_path_only(path)}"
     if detail:
         message += f" ({detail})"
     return SkribbleApiError(code, message + ".", status)

@@ -44,7 +44,7 @@ class StoredCallback:
 
 @dataclass(frozen=True)
 class RecoveredCallback:
-    """What the audit knows of a callback that never reached the receiver."""
+    """Skribble's data on a callback that never reached the receiver."""
 
     callback_type: CallbackType
     type_confirmed: bool
@@ -95,7 +95,7 @@ class AuditRecords(CallbackRecords):
     """The callback record reads and writes that only the audit makes.
 
     Recovery follows the receiver's rules: a record is created only where none
-    exists, and whoever holds the publish lease publishes the one event.
+    exists, and only the holder of the publish lease publishes the event.
     """
 
     def callbacks_of(self, signature_request_id: str) -> list[StoredCallback]:
@@ -222,7 +222,7 @@ class AuditRecords(CallbackRecords):
     ) -> bool:
         """Set the type of a record the receiver could not confirm.
 
-        The type comes from Skribble's delivery log; `type_settled_by` says
+        The type comes from Skribble's delivery log; `type_settled_by` records
         that the audit, not the delivery, decided it. Returns False when the
         type was confirmed already.
         """

@@ -55,7 +55,7 @@ class TokenVerifier:
             # keeps the callback retried until an operator fixes the secret.
             raise TransientFailure(
                 "token_secret_invalid",
-                "The callback token secret holds no token of at least "
+                "The callback token secret contains no token of at least "
                 f"{MIN_TOKEN_LENGTH} characters. Retry later.",
             )
         return accepted
